@@ -1,0 +1,29 @@
+"""Resources chosen per environment. The deploy stack (and tests) export the connection settings as
+environment variables (see infra/services.py:dagster_env); a real S3 or Kafka is the same variables."""
+from __future__ import annotations
+
+import os
+
+from crypto_pipeline.resources.kafka import KafkaResource
+from crypto_pipeline.resources.s3 import S3Resource
+from crypto_pipeline.resources.spark import pyspark_resource
+
+
+def _env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None:
+        raise KeyError(f"environment variable {name} is not set; the deploy stack sets it from .env and config/stack.yaml")
+    return value
+
+
+def resources_from_env() -> dict:
+    """Resources for the code location; values resolve lazily at run time via EnvVar where secret."""
+    from dagster import EnvVar
+
+    endpoint = os.environ.get("S3_ENDPOINT", "http://127.0.0.1:9000")
+    return {
+        "kafka": KafkaResource(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")),
+        "s3": S3Resource(endpoint=endpoint, access_key=EnvVar("MINIO_ROOT_USER"),
+                         secret_key=EnvVar("MINIO_ROOT_PASSWORD"), bucket=os.environ.get("MINIO_BUCKET", "lakehouse")),
+        "spark": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""), os.environ.get("MINIO_ROOT_PASSWORD", "")),
+    }

@@ -1,0 +1,223 @@
+"""Stage 1 of the installer: Kafka, MinIO, PostgreSQL and the Spark jars, idempotent and cached.
+
+Each component is installed into a temporary folder beside its final place and renamed into place only
+when complete, with a manifest of what it holds. A warm run checks the manifest (names and sizes) and
+downloads nothing; a half-finished or corrupt install fails the check and is redone from the local
+download caches (.cache/m2, .cache/go), which themselves only refetch what is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from infra.layout import Layout
+from infra.preflight import PreflightError, require_go, require_java, require_maven
+from infra.postgres_install import find_postgres_bindir, install_postgres
+
+MANIFEST = "manifest.json"
+DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+
+
+def say(msg: str) -> None:
+    print(f"\033[1;34m[install]\033[0m {msg}", flush=True)
+
+
+class InstallError(RuntimeError):
+    """An install step failed; the message names the step and the fix."""
+
+
+# -- manifest helpers ------------------------------------------------------------------------
+def _write_manifest(folder: Path, pins: object) -> None:
+    files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.name != MANIFEST}
+    (folder / MANIFEST).write_text(json.dumps({"pins": pins, "files": files}, indent=1))
+
+
+def manifest_problem(folder: Path, pins: object) -> str | None:
+    """Why `folder` is not a complete install of `pins`, or None when it is."""
+    mf = folder / MANIFEST
+    if not folder.exists():
+        return "not installed"
+    if not mf.exists():
+        return f"half-finished install at {folder} (no {MANIFEST})"
+    try:
+        data = json.loads(mf.read_text())
+    except ValueError:
+        return f"corrupt manifest {mf}"
+    if data.get("pins") != pins:
+        return "pins changed in infra/versions.toml"
+    for name, size in data.get("files", {}).items():
+        p = folder / name
+        if not p.exists() or p.stat().st_size != size:
+            return f"corrupt cache: {p} missing or truncated"
+    return None
+
+
+def _verify_jars(folder: Path) -> None:
+    for jar in folder.glob("*.jar"):
+        try:
+            with zipfile.ZipFile(jar) as zf:
+                zf.namelist()
+        except (zipfile.BadZipFile, OSError) as exc:
+            jar.unlink(missing_ok=True)
+            raise InstallError(f"downloaded jar {jar.name} is corrupt ({exc}); removed it, re-run to fetch it again")
+
+
+def _fresh_tmp(final: Path) -> Path:
+    tmp = final.with_name(final.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _promote(tmp: Path, final: Path) -> None:
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+
+
+# -- maven ---------------------------------------------------------------------------------------
+def _pom(coords: list[str]) -> str:
+    deps = []
+    for c in coords:
+        g, a, v = c.split(":")
+        deps.append(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>")
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        "<groupId>crypto-data-pipeline</groupId><artifactId>deps</artifactId><version>1</version>"
+        f"<packaging>pom</packaging><dependencies>{''.join(deps)}</dependencies></project>"
+    )
+
+
+def maven_copy(layout: Layout, coords: list[str], dest: Path, transitive: bool) -> None:
+    """Copy `coords` (and, if transitive, their runtime deps) from Maven Central into dest."""
+    require_maven()
+    work = dest.parent / (dest.name + ".pom")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_text(_pom(coords))
+    cmd = [
+        "mvn", "-B", "-q", "-f", str(work / "pom.xml"), f"-Dmaven.repo.local={layout.maven_repo}",
+        f"{DEP_PLUGIN}:copy-dependencies", f"-DoutputDirectory={dest}", "-DincludeScope=runtime",
+    ]
+    if not transitive:
+        cmd.append("-DexcludeTransitive=true")
+    log = work / "mvn.log"
+    with open(log, "w") as fh:
+        rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if rc != 0:
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise InstallError(
+            f"maven could not fetch {', '.join(coords)} (log: {log}):\n{tail}\n"
+            "Fix: check that Maven Central is reachable; a corrupt local repo can be removed with "
+            f"rm -rf {layout.maven_repo}; then re-run."
+        )
+    _verify_jars(dest)
+
+
+# -- components ----------------------------------------------------------------------------
+def install_kafka(layout: Layout) -> str:
+    pins = layout.versions["kafka"]
+    final = layout.kafka_libs
+    problem = manifest_problem(final, pins)
+    if problem is None:
+        return f"cached ({len(list(final.glob('*.jar')))} jars)"
+    require_java(layout.versions["java"]["min_major"])
+    say(f"kafka {pins['version']}: {problem}; fetching broker and tools jars from Maven Central")
+    tmp = _fresh_tmp(final)
+    maven_copy(layout, pins["artifacts"], tmp, transitive=True)
+    _write_manifest(tmp, pins)
+    _promote(tmp, final)
+    return f"installed ({len(list(final.glob('*.jar')))} jars)"
+
+
+def install_spark_jars(layout: Layout) -> str:
+    pins = layout.versions["spark"]
+    final = layout.spark_jars_dir
+    problem = manifest_problem(final, pins)
+    if problem is None:
+        return f"cached ({len(layout.spark_jars())} jars)"
+    say(f"spark jars: {problem}; fetching Hudi, S3A and Kafka connector jars from Maven Central")
+    tmp = _fresh_tmp(final)
+    maven_copy(layout, pins["jars"], tmp, transitive=False)
+    _write_manifest(tmp, pins)
+    _promote(tmp, final)
+    return f"installed ({len(layout.spark_jars())} jars)"
+
+
+def install_minio(layout: Layout) -> str:
+    pins = layout.versions["minio"]
+    final = layout.minio_bin.parent
+    problem = manifest_problem(final, pins)
+    if problem is None:
+        return "cached"
+    require_go()
+    say(f"minio {pins['version']}: {problem}; building from the Go module proxy (a few minutes on 2 cores)")
+    tmp = _fresh_tmp(final)
+    go = layout.go_dir
+    env = dict(os.environ, GOBIN=str(tmp), GOPATH=str(go), GOMODCACHE=str(go / "mod"),
+               GOCACHE=str(go / "build"), CGO_ENABLED="0", GOFLAGS="-buildvcs=false")
+    log = final.parent / "go-install.log"
+    with open(log, "w") as fh:
+        rc = subprocess.call(["go", "install", f"{pins['module']}@{pins['version']}"], env=env,
+                             stdout=fh, stderr=subprocess.STDOUT)
+    if rc != 0 or not (tmp / "minio").exists():
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise InstallError(f"building MinIO failed (log: {log}):\n{tail}\n"
+                           f"Fix: check the Go module proxy is reachable; rm -rf {go / 'build'} if the build cache is corrupt; re-run.")
+    _write_manifest(tmp, pins)
+    _promote(tmp, final)
+    return "built"
+
+
+def install_pg(layout: Layout) -> str:
+    major = layout.versions["postgres"]["major"]
+    if find_postgres_bindir(major):
+        return f"found PostgreSQL {major} server binaries"
+    say(f"postgresql {major}: server not found; installing from Debian packages")
+    install_postgres(major)
+    return "installed from Debian packages"
+
+
+COMPONENTS = {
+    "kafka": install_kafka,
+    "minio": install_minio,
+    "postgres": install_pg,
+    "spark-jars": install_spark_jars,
+}
+
+
+def install(layout: Layout, only: list[str] | None = None) -> None:
+    layout.cache.mkdir(parents=True, exist_ok=True)
+    for name, fn in COMPONENTS.items():
+        if only and name not in only:
+            continue
+        t0 = time.monotonic()
+        result = fn(layout)
+        say(f"{name:<11} {result} [{time.monotonic() - t0:.1f}s]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="infra.install", description=__doc__)
+    ap.add_argument("--only", help=f"comma-separated subset of {','.join(COMPONENTS)}")
+    args = ap.parse_args(argv)
+    only = args.only.split(",") if args.only else None
+    if only:
+        unknown = set(only) - set(COMPONENTS)
+        if unknown:
+            ap.error(f"unknown component(s) {sorted(unknown)}; choose from {list(COMPONENTS)}")
+    try:
+        install(Layout(), only)
+    except (InstallError, PreflightError) as exc:
+        print(f"\033[1;31m[install] ERROR:\033[0m {exc}", file=sys.stderr)
+        return 1
+    say("all components ready")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""A throw-away copy of the stack for tests and benchmarks: the same ServiceSpecs deploy.sh runs, started
+as child processes on free ports in a temporary folder, stopped and deleted afterwards.
+
+It never touches a deployed stack (its own ports, data, credentials) and starts only the services asked
+for, so an integration test of Kafka does not pay for Dagster."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.credentials import Credentials, ensure_credentials
+from infra.layout import Layout
+from infra.provision import provision
+from infra.services import ServiceSpec, build_specs
+from shared.settings import StackSettings, load_stack_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LocalStack:
+    base: Path
+    layout: Layout
+    settings: StackSettings
+    creds: Credentials
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, base: Path | None = None) -> "LocalStack":
+        base = Path(base or tempfile.mkdtemp(prefix="cdp-stack-"))
+        base.mkdir(parents=True, exist_ok=True)
+        os.chmod(base, 0o755)  # PostgreSQL runs as its own OS user when we are root and must reach its data dir
+        ports = {k: str(free_port()) for k in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT",
+                                               "POSTGRES_PORT", "DAGSTER_PORT", "SIMULATOR_PORT")}
+        settings = load_stack_settings(env={**ports, "KAFKA_HEAP": "512m"})
+        creds, _ = ensure_credentials(base / ".env")
+        layout = Layout(var=base / "var")
+        return cls(base, layout, settings, creds)
+
+    def specs(self) -> dict[str, ServiceSpec]:
+        return {s.name: s for s in build_specs(self.layout, self.settings, self.creds)}
+
+    def log(self, name: str) -> Path:
+        return self.layout.logs / f"{name}.log"
+
+    def start(self, *names: str, timeout: float = 120) -> None:
+        specs = self.specs()
+        self.layout.logs.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if name in self.procs and self.procs[name].poll() is None:
+                continue
+            spec = specs[name]
+            if spec.prepare:
+                spec.prepare()
+            logf = open(self.log(name), "ab")
+            env = {**os.environ, **spec.env}
+            self.procs[name] = subprocess.Popen(spec.argv, env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                                cwd=self.layout.root, user=spec.user if os.geteuid() == 0 else None,
+                                                start_new_session=True)
+            self.wait_healthy(spec, timeout)
+            provision(name, self.settings, self.creds)
+
+    def wait_healthy(self, spec: ServiceSpec, timeout: float) -> None:
+        t0 = time.monotonic()
+        reason = "not checked"
+        while time.monotonic() - t0 < timeout:
+            if self.procs[spec.name].poll() is not None:
+                reason = f"exited with {self.procs[spec.name].returncode}"
+                break
+            reason = spec.health()
+            if reason is None:
+                return
+            time.sleep(0.3)
+        tail = "\n".join(self.log(spec.name).read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"{spec.name} not healthy: {reason}\n--- {self.log(spec.name)} ---\n{tail}")
+
+    def stop(self, name: str, timeout: float = 60) -> None:
+        """Graceful stop (the service's own stop signal), then kill what is left of its process group."""
+        p = self.procs.pop(name, None)
+        if p is None or p.poll() is not None:
+            return
+        sig = getattr(signal, f"SIG{self.specs()[name].stopsignal}")
+        os.killpg(p.pid, sig)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+
+    def close(self, delete: bool = True) -> None:
+        for name in reversed(list(self.procs)):
+            self.stop(name)
+        if delete:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def env(self) -> dict[str, str]:
+        """Connection settings for code under test, as the deploy stack exports them."""
+        from infra.services import dagster_env
+
+        return dagster_env(self.settings, self.creds, self.layout)

@@ -1,0 +1,161 @@
+"""./monitor.sh: one table with the state of the whole stack. Exit code 1 when any service is down."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.credentials import load_credentials
+from infra.health import dagster_graphql
+from infra.layout import Layout
+from infra.services import build_specs
+from infra.supervisor import Supervisor, log_path
+from shared.settings import StackSettings, load_stack_settings
+
+OK, BAD, WARN = "[green]up[/]", "[red]DOWN[/]", "[yellow]warn[/]"
+
+
+def _age(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def service_rows(layout: Layout, settings: StackSettings, creds) -> tuple[list[tuple], bool]:
+    sup = Supervisor(layout)
+    info = sup.info() if sup.running() else {}
+    rows, all_up = [], True
+    now = time.time()
+    for spec in build_specs(layout, settings, creds):
+        p = info.get(spec.name)
+        state = p["statename"] if p else "NOT RUNNING"
+        reason = spec.health() if state == "RUNNING" else f"supervisor: {state}"
+        up = reason is None
+        all_up &= up
+        detail = f"pid {p['pid']}  up {_age(now - p['start'])}" if p and p["pid"] else ""
+        port = f"port {spec.port}" if spec.port else ""
+        rows.append(("service", spec.name, OK if up else BAD,
+                     "  ".join(x for x in (detail, port, "" if up else f"{reason}  (log {log_path(layout, spec.name)})") if x)))
+    return rows, all_up
+
+
+def kafka_rows(settings: StackSettings) -> list[tuple]:
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    conf = {"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0}
+    try:
+        admin = AdminClient(conf)
+        md = admin.list_topics(timeout=3)
+    except Exception as exc:
+        return [("kafka", "topics", BAD, str(exc))]
+    consumer = Consumer({**conf, "group.id": "cdp-monitor", "enable.auto.commit": False})
+    rows = []
+    ends: dict[str, int] = {}
+    try:
+        for name in sorted(t for t in md.topics if not t.startswith("__")):
+            parts = md.topics[name].partitions
+            hi = sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=3)[1] for p in parts)
+            ends[name] = hi
+            rows.append(("kafka topic", name, OK, f"{len(parts)} partition(s)  end offset {hi}"))
+        try:
+            groups = [g.group_id for g in admin.list_consumer_groups().result(timeout=5).valid]
+        except Exception:
+            groups = []
+        for gid in sorted(groups):
+            if gid == "cdp-monitor":
+                continue
+            from confluent_kafka import ConsumerGroupTopicPartitions
+            res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(gid)])[gid].result(timeout=5)
+            lag = 0
+            for tp in res.topic_partitions:
+                if tp.offset >= 0:
+                    lag += consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=3)[1] - tp.offset
+            rows.append(("kafka group", gid, OK, f"lag {lag} message(s)"))
+    finally:
+        consumer.close()
+    if not rows:
+        rows.append(("kafka topic", "-", WARN, "no topics yet (the streaming service creates them)"))
+    return rows
+
+
+def minio_rows(settings: StackSettings, creds) -> list[tuple]:
+    from infra.provision import minio_client
+
+    try:
+        client = minio_client(settings, creds)
+        newest: dict[str, datetime] = {}
+        count = size = 0
+        for obj in client.list_objects(settings.minio.bucket, recursive=True):
+            count += 1
+            size += obj.size or 0
+            layer = obj.object_name.split("/", 1)[0]
+            if obj.last_modified and (layer not in newest or obj.last_modified > newest[layer]):
+                newest[layer] = obj.last_modified
+    except Exception as exc:
+        return [("minio", settings.minio.bucket, BAD, str(exc)[:120])]
+    rows = [("minio bucket", settings.minio.bucket, OK, f"{count} object(s)  {size / 1e6:.1f} MB")]
+    now = datetime.now(timezone.utc)
+    for layer in ("bronze", "silver", "gold"):
+        if layer in newest:
+            rows.append(("freshness", layer, OK, f"last write {_age((now - newest[layer]).total_seconds())} ago"))
+        else:
+            rows.append(("freshness", layer, WARN, "not built yet"))
+    return rows
+
+
+def dagster_rows(settings: StackSettings) -> list[tuple]:
+    q = "{ runsOrError(limit: 5) { ... on Runs { results { runId jobName status startTime } } } }"
+    try:
+        runs = dagster_graphql(f"http://{settings.bind_host}:{settings.dagster.port}", q)["data"]["runsOrError"]["results"]
+    except Exception as exc:
+        return [("dagster runs", "-", BAD, str(exc)[:120])]
+    if not runs:
+        return [("dagster runs", "-", OK, "no runs yet")]
+    return [("dagster run", r["runId"][:8], OK if r["status"] in ("SUCCESS", "STARTED", "QUEUED", "STARTING") else WARN,
+             f"{r['jobName']}  {r['status']}  "
+             f"{datetime.fromtimestamp(r['startTime'], timezone.utc):%Y-%m-%d %H:%M:%S}Z" if r.get("startTime") else r["status"])
+            for r in runs]
+
+
+def snapshot(layout: Layout) -> tuple[Table, bool]:
+    settings = load_stack_settings()
+    creds = load_credentials(layout.env_file)
+    rows, all_up = service_rows(layout, settings, creds)
+    rows += kafka_rows(settings) + minio_rows(settings, creds) + dagster_rows(settings)
+    table = Table(title=f"crypto-data-pipeline  {datetime.now():%H:%M:%S}", show_lines=False)
+    for col in ("what", "name", "status", "details"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*r)
+    return table, all_up
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="monitor.sh", description=__doc__)
+    ap.add_argument("--watch", nargs="?", const=5.0, type=float, metavar="SECONDS", help="refresh every N s (default 5)")
+    args = ap.parse_args(argv)
+    console = Console()
+    layout = Layout()
+    try:
+        if not args.watch:
+            table, ok = snapshot(layout)
+            console.print(table)
+            return 0 if ok else 1
+        while True:
+            table, _ = snapshot(layout)
+            console.clear()
+            console.print(table)
+            time.sleep(args.watch)
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The stack's services as data: command line, environment, port, health check, one-time preparation.
+
+deploy.sh renders these into supervisord programs; test fixtures start the same specs as plain child
+processes on free ports in a temporary folder. One definition, so tests run what users run.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra import health
+from infra.credentials import Credentials
+from infra.kafka_config import format_storage, java_cmd, server_properties
+from infra.layout import Layout
+from infra.postgres_install import find_postgres_bindir
+from shared.settings import StackSettings
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    argv: list[str]
+    port: int
+    health: Callable[[], str | None]
+    priority: int                      # supervisord: lower starts first and stops last
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None            # run as this OS user (PostgreSQL refuses to run as root)
+    prepare: Callable[[], None] | None = None   # idempotent one-time setup before first start
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 30
+    startsecs: int = 3
+    optional: bool = False             # deploy goes on (with a warning) when this one is unhealthy
+
+
+def _postgres_user() -> str | None:
+    """PostgreSQL will not run as root; when we are root, run it as the Debian package's user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+        return "postgres"
+    except KeyError:
+        raise RuntimeError("running as root but no 'postgres' OS user exists; create one "
+                           "(useradd --system postgres) or run the stack as a normal user") from None
+
+
+def _chown(path: Path, user: str | None) -> None:
+    if user:
+        shutil.chown(path, user, user)
+
+
+def _as_user(cmd: list[str], user: str | None) -> list[str]:
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *cmd] if user else cmd
+
+
+def dagster_home(layout: Layout) -> Path:
+    return layout.data("dagster")
+
+
+def dagster_env(settings: StackSettings, creds: Credentials, layout: Layout) -> dict[str, str]:
+    """Environment the Dagster processes (and asset code) read their connections from."""
+    return {
+        "DAGSTER_HOME": str(dagster_home(layout)),
+        "DAGSTER_PG_HOST": settings.bind_host, "DAGSTER_PG_PORT": str(settings.postgres.port),
+        "DAGSTER_PG_DB": settings.postgres.dagster_db,
+        "DAGSTER_PG_USERNAME": creds.postgres_user, "DAGSTER_PG_PASSWORD": creds.postgres_password,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        "S3_ENDPOINT": settings.s3_endpoint, "MINIO_BUCKET": settings.minio.bucket,
+        "MINIO_ROOT_USER": creds.minio_user, "MINIO_ROOT_PASSWORD": creds.minio_password,
+        "SERVING_PG_DSN_DB": settings.postgres.serving_db,
+        "CDP_CACHE_DIR": str(layout.cache), "CDP_VAR_DIR": str(layout.var),
+    }
+
+
+def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> list[ServiceSpec]:
+    host = settings.bind_host
+    py = str(layout.root / ".venv" / "bin")
+    pg_user = _postgres_user()
+
+    # ---- Kafka ---------------------------------------------------------------------------
+    kafka_data = layout.data("kafka")
+    kafka_props = layout.etc / "kafka-server.properties"
+
+    def prepare_kafka() -> None:
+        layout.etc.mkdir(parents=True, exist_ok=True)
+        kafka_props.write_text(server_properties(kafka_data, host, settings.kafka.port, settings.kafka.controller_port))
+        format_storage(layout, kafka_props, kafka_data, creds.kafka_cluster_id)
+
+    kafka = ServiceSpec(
+        name="kafka", port=settings.kafka.port, priority=10, prepare=prepare_kafka, stopwaitsecs=60,
+        argv=java_cmd(layout, "kafka.Kafka", settings.kafka.heap, str(kafka_props)), startsecs=5,
+        health=lambda: health.kafka_ok(settings.kafka_bootstrap),
+    )
+
+    # ---- MinIO ---------------------------------------------------------------------------
+    minio_data = layout.data("minio")
+    minio = ServiceSpec(
+        name="minio", port=settings.minio.port, priority=10,
+        prepare=lambda: minio_data.mkdir(parents=True, exist_ok=True),
+        argv=[str(layout.minio_bin), "server", str(minio_data), "--quiet", "--address", f"{host}:{settings.minio.port}",
+              "--console-address", f"{host}:{settings.minio.console_port}"],
+        env={"MINIO_ROOT_USER": creds.minio_user, "MINIO_ROOT_PASSWORD": creds.minio_password,
+             "MINIO_BROWSER_REDIRECT": "off", "MINIO_UPDATE": "off"},
+        health=lambda: health.minio_ok(settings.s3_endpoint),
+    )
+
+    # ---- PostgreSQL (the project's own cluster) --------------------------------------------
+    pg_data = layout.data("postgres")
+    pg_sock = layout.run / "postgres"
+    bindir = find_postgres_bindir(layout.versions["postgres"]["major"])
+
+    def prepare_pg() -> None:
+        if bindir is None:
+            raise RuntimeError("PostgreSQL server binaries not found; run ./deploy.sh (it installs them) first")
+        pg_sock.mkdir(parents=True, exist_ok=True)
+        _chown(pg_sock, pg_user)
+        if (pg_data / "PG_VERSION").exists():
+            return
+        pg_data.mkdir(parents=True, exist_ok=True)
+        _chown(pg_data, pg_user)
+        os.chmod(pg_data, 0o700)
+        pwfile = pg_sock / ".initpw"
+        pwfile.write_text(creds.postgres_password + "\n")
+        _chown(pwfile, pg_user)
+        os.chmod(pwfile, 0o600)
+        try:
+            r = subprocess.run(_as_user([str(bindir / "initdb"), "-D", str(pg_data), "-U", creds.postgres_user,
+                                         f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
+                                         "-E", "UTF8", "--locale=C"], pg_user),
+                               capture_output=True, text=True)
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if r.returncode != 0:
+            shutil.rmtree(pg_data, ignore_errors=True)  # never leave a half-initialised cluster behind
+            raise RuntimeError(f"initdb failed:\n{(r.stdout + r.stderr)[-2000:]}")
+
+    postgres = ServiceSpec(
+        name="postgres", port=settings.postgres.port, priority=10, user=pg_user, prepare=prepare_pg,
+        argv=[str(bindir / "postgres") if bindir else "postgres", "-D", str(pg_data), "-p", str(settings.postgres.port),
+              "-c", f"listen_addresses={host}", "-c", f"unix_socket_directories={pg_sock}",
+              "-c", "shared_buffers=128MB", "-c", "max_connections=100"],
+        stopsignal="INT",  # "fast" shutdown: roll back open transactions, then stop cleanly
+        health=lambda: health.postgres_ok(host, settings.postgres.port, creds.postgres_user, creds.postgres_password),
+    )
+
+    # ---- Dagster -------------------------------------------------------------------------
+    denv = dagster_env(settings, creds, layout)
+
+    def prepare_dagster() -> None:
+        from infra.dagster_config import write_dagster_home
+        write_dagster_home(dagster_home(layout), layout.root)
+
+    web_url = f"http://{host}:{settings.dagster.port}"
+    webserver = ServiceSpec(
+        name="dagster-webserver", port=settings.dagster.port, priority=30, env=denv, prepare=prepare_dagster,
+        argv=[f"{py}/dagster-webserver", "-h", host, "-p", str(settings.dagster.port),
+              "-w", str(dagster_home(layout) / "workspace.yaml")],
+        health=lambda: health.http_ok(f"{web_url}/server_info"), startsecs=5,
+    )
+    daemon = ServiceSpec(
+        name="dagster-daemon", port=0, priority=40, env=denv, prepare=prepare_dagster,
+        argv=[f"{py}/dagster-daemon", "run", "-w", str(dagster_home(layout) / "workspace.yaml")],
+        health=lambda: health.dagster_daemon_ok(web_url), startsecs=5,
+    )
+    specs = [kafka, minio, postgres, webserver, daemon]
+
+    # ---- Exchange simulator (when present) --------------------------------------------------
+    if (layout.root / "binance_sim" / "__main__.py").exists():
+        specs.append(ServiceSpec(
+            name="simulator", port=settings.simulator.port, priority=20,
+            argv=[f"{py}/python", "-m", "binance_sim", "--host", host, "--port", str(settings.simulator.port)],
+            health=lambda: health.http_ok(f"http://{host}:{settings.simulator.port}/api/v3/ping"),
+        ))
+    return sorted(specs, key=lambda s: s.priority)
+
+
