@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 
-def _default_jars_dir() -> str:
+def default_jars_dir() -> str:
     from infra.layout import Layout
 
     return str(Layout().spark_jars_dir)
@@ -51,5 +51,18 @@ def pyspark_resource(s3_endpoint: str, access_key: str, secret_key: str, jars_di
     from dagster_pyspark import PySparkResource
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    return PySparkResource(spark_config=spark_conf(jars_dir or _default_jars_dir(), s3_endpoint, access_key,
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, never the machine's public interface
+    return PySparkResource(spark_config=spark_conf(jars_dir or default_jars_dir(), s3_endpoint, access_key,
                                                    secret_key, master, driver_memory, shuffle_partitions))
+
+
+def local_session(conf: dict[str, str], app_name: str = "crypto-pipeline"):
+    """A SparkSession from spark_conf() outside a Dagster run (tests, benchmarks, ad-hoc jobs)."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, never the machine's public interface
+    builder = SparkSession.builder.appName(app_name)
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    return builder.getOrCreate()
