@@ -14,7 +14,7 @@ from infra.layout import Layout
 from infra.preflight import PreflightError, port_in_use, require_disk
 from infra.provision import provision
 from infra.services import ServiceSpec, build_specs
-from infra.supervisor import Supervisor, conf_path, log_path, render_conf
+from infra.supervisor import Supervisor, conf_path, log_path, render_conf, secret_env
 from shared.settings import SettingsError, load_stack_settings
 
 
@@ -92,7 +92,7 @@ def deploy(layout: Layout, timeout: float) -> None:
         sup.update()
     else:
         say("starting supervisord")
-        sup.start_daemon(creds.as_env())
+        sup.start_daemon(secret_env(specs))
 
     for prio in sorted({s.priority for s in specs}):
         phase = [s for s in specs if s.priority == prio]
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return deploy_docker()
     try:
         deploy(Layout(), args.timeout)
-    except (DeployError, PreflightError, SettingsError, ValueError, FileNotFoundError) as exc:
+    except (DeployError, PreflightError, SettingsError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"\033[1;31m[deploy] ERROR:\033[0m {exc}", file=sys.stderr)
         return 1
     return 0
