@@ -1,12 +1,24 @@
-"""The Dagster code location `crypto_pipeline`: every asset, check, schedule and sensor, by layer."""
-from __future__ import annotations
+"""The Dagster code location `crypto_pipeline`: every asset, check, schedule and sensor, by layer.
 
-from dagster import Definitions, load_assets_from_modules
+Each layer is a package under crypto_pipeline/assets; its modules are scanned for assets and asset
+checks (grouped by layer in the UI), and its SCHEDULES and SENSORS lists are added here."""
+from dagster import (
+    Definitions,
+    load_asset_checks_from_package_module,
+    load_assets_from_modules,
+    load_assets_from_package_module,
+)
 
-from crypto_pipeline.assets import ops
+from crypto_pipeline.assets import bronze, ops, silver
 from crypto_pipeline.resources.environment import resources_from_env
 
+LAYERS = [bronze, silver]
+
 defs = Definitions(
-    assets=load_assets_from_modules([ops]),
+    assets=[*load_assets_from_modules([ops]),
+            *[a for layer in LAYERS for a in load_assets_from_package_module(layer, group_name=layer.__name__.rsplit(".", 1)[1])]],
+    asset_checks=[c for layer in LAYERS for c in load_asset_checks_from_package_module(layer)],
+    schedules=[s for layer in LAYERS for s in layer.SCHEDULES],
+    sensors=[s for layer in LAYERS for s in layer.SENSORS],
     resources=resources_from_env(),
 )
