@@ -24,22 +24,23 @@ def _age(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def service_rows(layout: Layout, settings: StackSettings, creds) -> tuple[list[tuple], bool]:
+def service_rows(layout: Layout, settings: StackSettings, creds) -> tuple[list[tuple], set[str]]:
     sup = Supervisor(layout)
     info = sup.info() if sup.running() else {}
-    rows, all_up = [], True
+    rows, up_names = [], set()
     now = time.time()
     for spec in build_specs(layout, settings, creds):
         p = info.get(spec.name)
         state = p["statename"] if p else "NOT RUNNING"
         reason = spec.health() if state == "RUNNING" else f"supervisor: {state}"
         up = reason is None
-        all_up &= up
+        if up:
+            up_names.add(spec.name)
         detail = f"pid {p['pid']}  up {_age(now - p['start'])}" if p and p["pid"] else ""
         port = f"port {spec.port}" if spec.port else ""
         rows.append(("service", spec.name, OK if up else BAD,
                      "  ".join(x for x in (detail, port, "" if up else f"{reason}  (log {log_path(layout, spec.name)})") if x)))
-    return rows, all_up
+    return rows, up_names
 
 
 def kafka_rows(settings: StackSettings) -> list[tuple]:
@@ -124,8 +125,13 @@ def dagster_rows(settings: StackSettings) -> list[tuple]:
 def snapshot(layout: Layout) -> tuple[Table, bool]:
     settings = load_stack_settings()
     creds = load_credentials(layout.env_file)
-    rows, all_up = service_rows(layout, settings, creds)
-    rows += kafka_rows(settings) + minio_rows(settings, creds) + dagster_rows(settings)
+    rows, up = service_rows(layout, settings, creds)
+    expected = {spec.name for spec in build_specs(layout, settings, creds)}
+    sections = (("kafka", lambda: kafka_rows(settings)), ("minio", lambda: minio_rows(settings, creds)),
+                ("dagster-webserver", lambda: dagster_rows(settings)))
+    for service, rows_of in sections:
+        rows += rows_of() if service in up else [(service, "-", WARN, f"skipped: {service} is down")]
+    all_up = up == expected
     table = Table(title=f"crypto-data-pipeline  {datetime.now():%H:%M:%S}", show_lines=False)
     for col in ("what", "name", "status", "details"):
         table.add_column(col)

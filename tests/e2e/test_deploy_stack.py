@@ -1,0 +1,77 @@
+"""The user's verbs end to end: ./deploy.sh brings every service up healthy, re-running it is safe,
+./monitor.sh reports all healthy, ./stop.sh leaves no process of the stack behind.
+
+Runs an isolated copy (own var dir, env file and free ports) so it never touches a developer's stack."""
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from infra.local_stack import free_port
+from shared.settings import ROOT
+
+PORT_VARS = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT", "POSTGRES_PORT",
+             "DAGSTER_PORT", "SIMULATOR_PORT")
+
+
+def stack_processes(var: Path) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            env = p.info["environ"] or {}
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if str(var) in cmd or env.get("CDP_VAR_DIR") == str(var):
+            found.append(p)
+    return found
+
+
+@pytest.fixture(scope="module")
+def isolated_env():
+    base = Path(tempfile.mkdtemp(prefix="cdp-e2e-"))
+    os.chmod(base, 0o755)
+    env = {**os.environ, "CDP_VAR_DIR": str(base / "var"), "CDP_ENV_FILE": str(base / ".env"),
+           **{v: str(free_port()) for v in PORT_VARS}}
+    yield base, env
+    subprocess.run([str(ROOT / "stop.sh")], env=env, capture_output=True, timeout=180)
+    for p in stack_processes(base / "var"):
+        p.kill()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def run(cmd: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / cmd)], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_deploy_monitor_stop(isolated_env):
+    base, env = isolated_env
+    first = run("deploy.sh", env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "all services healthy" in first.stdout
+    assert "generated credentials" in first.stdout
+    creds = (base / ".env").read_text()
+    secret = next(line.split("=", 1)[1] for line in creds.splitlines() if line.startswith("POSTGRES_PASSWORD="))
+    assert secret not in first.stdout + first.stderr  # secrets never printed
+
+    again = run("deploy.sh", env)  # re-running on a running stack is safe
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "already running" in again.stdout
+
+    mon = run("monitor.sh", env, timeout=120)
+    assert mon.returncode == 0, mon.stdout
+    for svc in ("kafka", "minio", "postgres", "dagster-webserver", "dagster-daemon", "simulator"):
+        assert svc in mon.stdout
+    assert "DOWN" not in mon.stdout
+    assert stack_processes(base / "var"), "expected the stack's processes to be running"
+
+    stop = run("stop.sh", env, timeout=300)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    left = [(p.pid, " ".join(p.cmdline())[:100]) for p in stack_processes(base / "var") if p.is_running()]
+    assert left == []
+    down = run("monitor.sh", env, timeout=120)
+    assert down.returncode == 1 and "DOWN" in down.stdout

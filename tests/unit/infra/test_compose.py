@@ -1,0 +1,45 @@
+"""docker-compose.yml describes the same stack as the native deploy: same services, healthchecks,
+loopback-only ports whose env names and defaults match config/stack.yaml."""
+import re
+
+import yaml
+
+from infra.credentials import GENERATED
+from shared.settings import ENV_OVERRIDES, ROOT, load_stack_settings
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+REQUIRED = {"kafka", "minio", "postgres", "spark-master", "spark-worker", "dagster-webserver", "dagster-daemon",
+            "simulator", "streaming"}
+
+
+def test_every_required_service_is_present_with_a_healthcheck():
+    assert REQUIRED <= set(SERVICES)
+    missing = [name for name, svc in SERVICES.items() if "test" not in (svc.get("healthcheck") or {})]
+    assert missing == []
+
+
+def test_ports_bind_loopback_and_use_the_native_env_names_and_defaults():
+    settings = load_stack_settings(env={})
+    native = {var: str(_get(settings, section, field)) for var, (section, field) in ENV_OVERRIDES.items()}
+    seen = set()
+    for name, svc in SERVICES.items():
+        for mapping in svc.get("ports", []):
+            m = re.fullmatch(r"127\.0\.0\.1:\$\{(\w+):-(\d+)\}:(\d+)", mapping)
+            assert m, f"{name}: port mapping {mapping!r} must be 127.0.0.1:${{VAR:-default}}:port"
+            var, default = m.group(1), m.group(2)
+            assert var in ENV_OVERRIDES, f"{name}: {var} is not a native setting name"
+            assert default == native[var], f"{name}: {var} default {default} != config/stack.yaml {native[var]}"
+            seen.add(var)
+    assert {"KAFKA_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT", "POSTGRES_PORT", "DAGSTER_PORT", "SIMULATOR_PORT"} <= seen
+
+
+def test_every_variable_compose_interpolates_is_a_native_setting_or_generated_credential():
+    text = (ROOT / "docker-compose.yml").read_text()
+    used = set(re.findall(r"(?<!\$)\$\{(\w+)", text))
+    unknown = used - set(ENV_OVERRIDES) - set(GENERATED)
+    assert unknown == set()
+
+
+def _get(settings, section, field):
+    return getattr(settings if section is None else getattr(settings, section), field)
