@@ -81,6 +81,18 @@ def _promote(tmp: Path, final: Path) -> None:
     tmp.rename(final)
 
 
+def run_logged(cmd: list[str], log: Path, label: str, env: dict | None = None, every: float = 30.0) -> int:
+    """Run a long step with its output in `log`, printing a progress line every `every` seconds."""
+    t0 = time.monotonic()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        while True:
+            try:
+                return proc.wait(timeout=every)
+            except subprocess.TimeoutExpired:
+                say(f"  {label}: still working ({time.monotonic() - t0:.0f}s, log {log})")
+
+
 # -- maven ---------------------------------------------------------------------------------------
 def _pom(coords: list[str]) -> str:
     deps = []
@@ -107,8 +119,7 @@ def maven_copy(layout: Layout, coords: list[str], dest: Path, transitive: bool) 
     if not transitive:
         cmd.append("-DexcludeTransitive=true")
     log = work / "mvn.log"
-    with open(log, "w") as fh:
-        rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    rc = run_logged(cmd, log, "maven")
     if rc != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise InstallError(
@@ -162,9 +173,7 @@ def install_minio(layout: Layout) -> str:
     env = dict(os.environ, GOBIN=str(tmp), GOPATH=str(go), GOMODCACHE=str(go / "mod"),
                GOCACHE=str(go / "build"), CGO_ENABLED="0", GOFLAGS="-buildvcs=false")
     log = final.parent / "go-install.log"
-    with open(log, "w") as fh:
-        rc = subprocess.call(["go", "install", f"{pins['module']}@{pins['version']}"], env=env,
-                             stdout=fh, stderr=subprocess.STDOUT)
+    rc = run_logged(["go", "install", f"{pins['module']}@{pins['version']}"], log, "go install minio", env=env)
     if rc != 0 or not (tmp / "minio").exists():
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise InstallError(f"building MinIO failed (log: {log}):\n{tail}\n"
