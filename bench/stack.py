@@ -22,9 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from infra.local_stack import free_port  # noqa: E402
+from shared.settings import PORT_ENV_VARS  # noqa: E402
 
-PORT_VARS = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT", "POSTGRES_PORT",
-             "DAGSTER_PORT", "SIMULATOR_PORT")
 
 
 def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -71,7 +70,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
     os.chmod(base, 0o755)
     env = {**os.environ, "CDP_VAR_DIR": str(base / "var"), "CDP_ENV_FILE": str(base / ".env"),
-           **{v: str(free_port()) for v in PORT_VARS}}
+           **{v: str(free_port()) for v in PORT_ENV_VARS}}
     try:
         t0 = time.monotonic()
         out = subprocess.run([".venv/bin/python", "-m", "infra.deploy"], cwd=ROOT, env=env, capture_output=True, text=True)

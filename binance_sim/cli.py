@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 
-from .config import SimConfig, SymbolSpec
+from .config import SimConfig, SymbolSpec, clock_id_base
 from .faults import FaultSpec
 from .server import SimulatorServer
 
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=20.0, help="mean trades/s per symbol (default 20)")
     p.add_argument("--rates", default="", help="per-symbol overrides, e.g. BTCUSDT=200,ETHUSDT=50")
     p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same market)")
+    p.add_argument("--id-base", default="0", metavar="N|clock",
+                   help="added to the first trade/aggTrade/update id; 'clock' derives it from the wall clock so "
+                        "ids keep increasing across restarts (default 0: ids start at 1)")
     p.add_argument("--step-ms", type=int, default=20, help="engine step in ms, divides 100 (default 20)")
     p.add_argument("--history-s", type=int, default=3600, help="trade/kline history kept for REST (s)")
     p.add_argument("--ping-interval", type=float, default=20.0, help="server ping interval (s)")
@@ -77,7 +80,8 @@ def config_from_args(a: argparse.Namespace) -> SimConfig:
         symbols.append(spec)
     faults = _kv(a.fault)
     FaultSpec.from_dict(faults)  # validate early with a clear message
-    return SimConfig(host=a.host, port=a.port, symbols=symbols, seed=a.seed, step_ms=a.step_ms,
+    id_base = clock_id_base() if a.id_base == "clock" else int(a.id_base)
+    return SimConfig(host=a.host, port=a.port, symbols=symbols, seed=a.seed, id_base=id_base, step_ms=a.step_ms,
                      history_s=a.history_s, ping_interval_s=a.ping_interval, pong_timeout_s=a.pong_timeout,
                      max_lifetime_s=a.max_lifetime, max_incoming_per_s=a.max_incoming,
                      weight_limit_1m=a.weight_limit, replay_file=a.replay, replay_speed=a.speed,

@@ -91,9 +91,10 @@ class SymbolMarket:
         self.asks: dict[int, int] = {}
         self.best_bid = 0
         self.best_ask = 0
-        self.update_id = 1_000_000
-        self.next_trade_id = 1
-        self.next_agg_id = 1
+        # id_base > 0 keeps ids increasing across simulator restarts (as a real exchange's do)
+        self.update_id = 1_000_000 + cfg.id_base
+        self.next_trade_id = 1 + cfg.id_base
+        self.next_agg_id = 1 + cfg.id_base
         self.trades: list[tuple] = []  # history, dense ids: index = id - trades[0][0]
         self.aggs: list[tuple] = []
         self.agg_times: list[int] = []

@@ -19,7 +19,7 @@ from infra.credentials import Credentials, ensure_credentials
 from infra.layout import Layout
 from infra.provision import provision
 from infra.services import ServiceSpec, build_specs
-from shared.settings import StackSettings, load_stack_settings
+from shared.settings import PORT_ENV_VARS, StackSettings, load_stack_settings
 
 
 def free_port() -> int:
@@ -41,8 +41,7 @@ class LocalStack:
         base = Path(base or tempfile.mkdtemp(prefix="cdp-stack-"))
         base.mkdir(parents=True, exist_ok=True)
         os.chmod(base, 0o755)  # PostgreSQL runs as its own OS user when we are root and must reach its data dir
-        ports = {k: str(free_port()) for k in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT",
-                                               "POSTGRES_PORT", "DAGSTER_PORT", "SIMULATOR_PORT")}
+        ports = {k: str(free_port()) for k in PORT_ENV_VARS}
         settings = load_stack_settings(env={**ports, "KAFKA_HEAP": "512m"})
         creds, _ = ensure_credentials(base / ".env")
         layout = Layout(var=base / "var")

@@ -122,13 +122,33 @@ def dagster_rows(settings: StackSettings) -> list[tuple]:
             for r in runs]
 
 
+def streaming_rows(settings: StackSettings) -> list[tuple]:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{settings.bind_host}:{settings.streaming.metrics_port}/status", timeout=3) as r:
+            st = json.loads(r.read())
+    except Exception as exc:
+        return [("streaming", "status", BAD, str(exc)[:120])]
+    src = st.get("source", "?")
+    flag = WARN if st.get("simulated") else OK
+    dlq = sum((st.get("dlq") or {}).values())
+    return [
+        ("streaming", "source", flag, f"{src}{'  (SIMULATED data)' if st.get('simulated') else ''}  {st.get('source_reason', '')}"[:110]),
+        ("streaming", "throughput", OK if st.get("kafka_ok") else BAD,
+         f"delivered {st.get('delivered', 0)}  failed {st.get('delivery_failed', 0)}  buffer {st.get('buffer_depth', 0)}  "
+         f"dlq {dlq}  reconnects {st.get('reconnects', 0)}  backfill req {st.get('backfill_requests', 0)}"),
+    ]
+
+
 def snapshot(layout: Layout) -> tuple[Table, bool]:
     settings = load_stack_settings()
     creds = load_credentials(layout.env_file)
     rows, up = service_rows(layout, settings, creds)
     expected = {spec.name for spec in build_specs(layout, settings, creds)}
     sections = (("kafka", lambda: kafka_rows(settings)), ("minio", lambda: minio_rows(settings, creds)),
-                ("dagster-webserver", lambda: dagster_rows(settings)))
+                ("streaming", lambda: streaming_rows(settings)), ("dagster-webserver", lambda: dagster_rows(settings)))
     for service, rows_of in sections:
         rows += rows_of() if service in up else [(service, "-", WARN, f"skipped: {service} is down")]
     all_up = up == expected

@@ -5,6 +5,7 @@ processes on free ports in a temporary folder. One definition, so tests run what
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -19,6 +20,7 @@ from infra.kafka_config import format_storage, java_cmd, server_properties
 from infra.layout import Layout
 from infra.postgres_install import find_postgres_bindir
 from shared.settings import StackSettings
+from shared.symbols import simulated_symbols
 
 
 @dataclass
@@ -173,9 +175,27 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
     if (layout.root / "binance_sim" / "__main__.py").exists():
         specs.append(ServiceSpec(
             name="simulator", port=settings.simulator.port, priority=20,
-            argv=[f"{py}/python", "-m", "binance_sim", "--host", host, "--port", str(settings.simulator.port)],
+            argv=[f"{py}/python", "-m", "binance_sim", "--host", host, "--port", str(settings.simulator.port),
+                  "--symbols", ",".join(simulated_symbols()), "--id-base", "clock"],
             health=lambda: health.http_ok(f"http://{host}:{settings.simulator.port}/api/v3/ping"),
         ))
+    # ---- Streaming ingest (exchange -> Kafka) -------------------------------------------------
+    # source "auto": Binance when reachable, else the simulator above (said in its log and /status)
+    metrics = f"http://{host}:{settings.streaming.metrics_port}"
+    symbols_file = layout.root / "config" / "symbols.yaml"
+    specs.append(ServiceSpec(
+        name="streaming", port=settings.streaming.metrics_port, priority=25,
+        argv=[f"{py}/python", "-m", "streaming", "--config", str(layout.root / "config" / "streaming.yaml"),
+              "--symbols", str(layout.root / "config" / "symbols.yaml")],
+        env={"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap, "STREAMING_METRICS_HOST": host,
+             "STREAMING_METRICS_PORT": str(settings.streaming.metrics_port),
+             "SIMULATOR_WS_URL": f"ws://{host}:{settings.simulator.port}",
+             "SIMULATOR_REST_URL": f"http://{host}:{settings.simulator.port}",
+             # a changed symbols.yaml changes this program's config, so ./deploy.sh restarts the consumer
+             "SYMBOLS_CONFIG_SHA256": hashlib.sha256(symbols_file.read_bytes()).hexdigest()[:16]},
+        health=lambda: health.http_ok(f"{metrics}/healthz"),
+        stopwaitsecs=45,  # SIGTERM flushes everything to Kafka (up to 30 s when the broker is slow)
+    ))
     return sorted(specs, key=lambda s: s.priority)
 
 

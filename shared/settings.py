@@ -45,6 +45,10 @@ class SimulatorSettings(_Strict):
     port: int = Port
 
 
+class StreamingSettings(_Strict):
+    metrics_port: int = Port
+
+
 class StackSettings(_Strict):
     bind_host: str = "127.0.0.1"
     kafka: KafkaSettings
@@ -52,13 +56,14 @@ class StackSettings(_Strict):
     postgres: PostgresSettings
     dagster: DagsterSettings
     simulator: SimulatorSettings
+    streaming: StreamingSettings
 
     def ports(self) -> dict[str, int]:
         return {
             "kafka": self.kafka.port, "kafka-controller": self.kafka.controller_port,
             "minio": self.minio.port, "minio-console": self.minio.console_port,
             "postgres": self.postgres.port, "dagster-webserver": self.dagster.port,
-            "simulator": self.simulator.port,
+            "simulator": self.simulator.port, "streaming": self.streaming.metrics_port,
         }
 
     @property
@@ -84,7 +89,12 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "POSTGRES_SERVING_DB": ("postgres", "serving_db"),
     "DAGSTER_PORT": ("dagster", "port"),
     "SIMULATOR_PORT": ("simulator", "port"),
+    "STREAMING_METRICS_PORT": ("streaming", "metrics_port"),
 }
+
+
+# the env vars that hold a port: isolated copies of the stack (tests, benchmarks) set them all to free ports
+PORT_ENV_VARS = tuple(var for var, (_, field) in ENV_OVERRIDES.items() if field.endswith("port"))
 
 
 class SettingsError(ValueError):

@@ -12,10 +12,8 @@ import psutil
 import pytest
 
 from infra.local_stack import free_port
-from shared.settings import ROOT
+from shared.settings import PORT_ENV_VARS, ROOT
 
-PORT_VARS = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT", "POSTGRES_PORT",
-             "DAGSTER_PORT", "SIMULATOR_PORT")
 
 
 def stack_processes(var: Path) -> list[psutil.Process]:
@@ -36,7 +34,7 @@ def isolated_env():
     base = Path(tempfile.mkdtemp(prefix="cdp-e2e-"))
     os.chmod(base, 0o755)
     env = {**os.environ, "CDP_VAR_DIR": str(base / "var"), "CDP_ENV_FILE": str(base / ".env"),
-           **{v: str(free_port()) for v in PORT_VARS}}
+           **{v: str(free_port()) for v in PORT_ENV_VARS}}
     yield base, env
     subprocess.run([str(ROOT / "stop.sh")], env=env, capture_output=True, timeout=180)
     for p in stack_processes(base / "var"):
@@ -64,7 +62,7 @@ def test_deploy_monitor_stop(isolated_env):
 
     mon = run("monitor.sh", env, timeout=120)
     assert mon.returncode == 0, mon.stdout
-    for svc in ("kafka", "minio", "postgres", "dagster-webserver", "dagster-daemon", "simulator"):
+    for svc in ("kafka", "minio", "postgres", "dagster-webserver", "dagster-daemon", "simulator", "streaming"):
         assert svc in mon.stdout
     assert "DOWN" not in mon.stdout
     assert stack_processes(base / "var"), "expected the stack's processes to be running"

@@ -217,3 +217,12 @@ def test_kline_boundaries(iv, ts, exp_open, exp_close):
 def test_utc8_daily_boundary():
     t = open_time("1d", 1752572415237, 8 * 3_600_000)
     assert (t + 8 * 3_600_000) % 86_400_000 == 0 and t <= 1752572415237 < t + 86_400_000
+
+
+def test_clock_id_base_keeps_ids_increasing_across_restarts():
+    from binance_sim.config import clock_id_base
+
+    first = clock_id_base(now_ms=1_700_000_000_000)
+    # an hour at 10,000 trades/s issues ids first+1 .. first+36M; the restarted base is not below the last
+    assert clock_id_base(now_ms=1_700_000_000_000 + 3_600_000) >= first + 36_000_000
+    assert clock_id_base(now_ms=1_700_000_001_000) >= first + 10_000

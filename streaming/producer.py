@@ -1,0 +1,156 @@
+"""Kafka producer: confluent-kafka (librdkafka), idempotent, acks=all, compressed, batched.
+
+Why this shape:
+* librdkafka's own queue is the bounded memory buffer (``queue.buffering.max.messages/kbytes``).
+  ``message.timeout.ms=0`` means a message is never given up while the broker is down; when the queue
+  is full ``produce`` raises BufferError, the record goes to a small ordered overflow list and
+  ``blocked`` turns True: readers await :meth:`wait_writable` (backpressure reaches the socket; what
+  the exchange sends meanwhile is recovered by the gap backfill after the reconnect).
+* Idempotence keeps per-partition order and no duplicates across the producer's internal retries.
+* Delivery reports are counted in one global callback (no per-message closure), except every
+  ``latency_sample``-th record, which carries the exchange event time to measure event → ack latency.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from confluent_kafka import KafkaError, Producer
+
+from streaming.config import KafkaSettings
+from streaming.metrics import FastHistogram
+
+log = logging.getLogger("streaming.producer")
+
+
+def producer_config(s: KafkaSettings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": s.bootstrap_servers,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": s.compression,
+        "linger.ms": s.linger_ms,
+        "batch.size": s.batch_size,
+        "batch.num.messages": 10_000,
+        "queue.buffering.max.messages": s.buffer_max_messages,
+        "queue.buffering.max.kbytes": s.buffer_max_kbytes,
+        "message.timeout.ms": 0,            # never expire: the broker may be down for a while
+        "message.max.bytes": 8 * 1024 * 1024,
+        "socket.keepalive.enable": True,
+        "reconnect.backoff.max.ms": 2000,
+        "client.id": "crypto-streaming",
+        "logger": logging.getLogger("streaming.librdkafka"),  # librdkafka logs as JSON lines too
+        **s.extra,
+    }
+
+
+class KafkaSink:
+    """Thin, allocation-light wrapper used by the pipeline (sync ``produce``) and the service loop."""
+
+    def __init__(self, settings: KafkaSettings, latency_sample: int = 16) -> None:
+        self.settings = settings
+        self.p = Producer(producer_config(settings), on_delivery=self._on_delivery)
+        self.produced = 0
+        self.delivered = 0
+        self.failed = 0
+        self.failed_by_reason: dict[str, int] = {}
+        self.overflow: deque[tuple[str, bytes, bytes, int | None]] = deque()
+        self.blocked = False
+        self.ack_latency = FastHistogram()     # produce() -> broker ack
+        self.event_latency = FastHistogram()   # exchange event time -> broker ack (sampled)
+        self._poll_every = settings.poll_every
+        self._sample_mask = (1 << max(0, latency_sample - 1).bit_length()) - 1  # next power of two - 1
+        self._since_poll = 0
+        self.broker_up = True
+        self._last_error_log = 0.0
+
+    # ----------------------------------------------------------------------------- hot path
+    def produce(self, topic: str, key: bytes, value: bytes, event_ms: int | None = None) -> None:
+        if self.overflow:  # keep order behind records already waiting
+            self.overflow.append((topic, key, value, event_ms))
+            return
+        try:
+            if event_ms is not None and not (self.produced & self._sample_mask):
+                self.p.produce(topic, value, key, on_delivery=self._sampled(event_ms))
+            else:
+                self.p.produce(topic, value, key)
+        except BufferError:
+            self.overflow.append((topic, key, value, event_ms))
+            self.blocked = True
+            return
+        self.produced += 1
+        self._since_poll += 1
+        if self._since_poll >= self._poll_every:
+            self._since_poll = 0
+            self.p.poll(0)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        if err is None:
+            self.delivered += 1
+            lat = msg.latency()
+            if lat is not None:
+                self.ack_latency.observe(lat)
+            return
+        self.failed += 1
+        name = err.name()
+        self.failed_by_reason[name] = self.failed_by_reason.get(name, 0) + 1
+        now = time.monotonic()
+        if now - self._last_error_log > 5:
+            self._last_error_log = now
+            log.error("delivery failed", extra={"topic": msg.topic(), "error": str(err), "failed_total": self.failed})
+
+    def _sampled(self, event_ms: int):
+        def cb(err: KafkaError | None, msg: Any) -> None:
+            self._on_delivery(err, msg)
+            if err is None:
+                self.event_latency.observe(max(0.0, time.time() - event_ms / 1000))
+        return cb
+
+    # ----------------------------------------------------------------------------- async side
+    async def wait_writable(self) -> None:
+        """Block the caller (a websocket reader, a backfill) until the overflow drained into librdkafka."""
+        while self.overflow:
+            self.p.poll(0)
+            while self.overflow:
+                topic, key, value, ev = self.overflow[0]
+                try:
+                    self.p.produce(topic, value, key)
+                except BufferError:
+                    break
+                self.overflow.popleft()
+                self.produced += 1
+            if self.overflow:
+                await asyncio.sleep(0.05)
+        self.blocked = False
+
+    async def poll_loop(self, interval: float = 0.05) -> None:
+        """Serve delivery callbacks on a cadence even when no frames arrive."""
+        while True:
+            self.p.poll(0)
+            if self.overflow:
+                await self.wait_writable()
+            await asyncio.sleep(interval)
+
+    def error_cb(self, err: KafkaError) -> None:
+        log.warning("kafka client error", extra={"error": str(err)})
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.p) + len(self.overflow)
+
+    def flush(self, timeout: float) -> int:
+        """Deliver everything (SIGTERM path); returns the number of records still undelivered."""
+        deadline = time.monotonic() + timeout
+        while self.overflow and time.monotonic() < deadline:
+            topic, key, value, _ = self.overflow[0]
+            try:
+                self.p.produce(topic, value, key)
+                self.overflow.popleft()
+                self.produced += 1
+            except BufferError:
+                self.p.poll(0.1)
+        remaining = self.p.flush(max(0.0, deadline - time.monotonic()))
+        return remaining + len(self.overflow)
