@@ -51,12 +51,24 @@ def stack_rss(var: Path) -> tuple[int, dict[str, int]]:
     return sum(per.values()), per
 
 
+class Results(list):
+    """Figures printed as they come (a failure later keeps what was measured) and as a table at the end."""
+
+    def append(self, item: tuple[str, str]) -> None:
+        super().append(item)
+        print(f"{item[0]}: {item[1]}", flush=True)
+
+    def table(self) -> str:
+        width = max(len(k) for k, _ in self)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in self)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cold", action="store_true", help="also time a cold install in a fresh clone")
     ap.add_argument("--idle", type=float, default=30, help="seconds to idle before measuring RSS")
     args = ap.parse_args()
-    results: list[tuple[str, str]] = []
+    results = Results()
 
     if args.cold:
         clone = Path(tempfile.mkdtemp(prefix="cdp-cold-"))
@@ -95,9 +107,7 @@ def main() -> None:
         subprocess.run([".venv/bin/python", "-m", "infra.stop"], cwd=ROOT, env=env, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
-    width = max(len(k) for k, _ in results)
-    for k, v in results:
-        print(f"{k:<{width}}  {v}")
+    print("\n" + results.table())
 
 
 if __name__ == "__main__":

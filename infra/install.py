@@ -59,14 +59,19 @@ def manifest_problem(folder: Path, pins: object) -> str | None:
     return None
 
 
-def _verify_jars(folder: Path) -> None:
+def _verify_jars(folder: Path, repo: Path | None = None) -> None:
+    """Every jar must open as a zip. A corrupt one is removed here and from the local Maven repo it was
+    copied from, so the re-run downloads it again instead of copying the same broken file."""
     for jar in folder.glob("*.jar"):
         try:
             with zipfile.ZipFile(jar) as zf:
                 zf.namelist()
         except (zipfile.BadZipFile, OSError) as exc:
             jar.unlink(missing_ok=True)
-            raise InstallError(f"downloaded jar {jar.name} is corrupt ({exc}); removed it, re-run to fetch it again")
+            for cached in (repo.rglob(jar.name) if repo and repo.exists() else []):
+                cached.unlink(missing_ok=True)
+            raise InstallError(f"downloaded jar {jar.name} is corrupt ({exc}); removed it from the cache, "
+                               "re-run to fetch it again")
 
 
 def _fresh_tmp(final: Path) -> Path:
@@ -127,7 +132,7 @@ def maven_copy(layout: Layout, coords: list[str], dest: Path, transitive: bool) 
             "Fix: check that Maven Central is reachable; a corrupt local repo can be removed with "
             f"rm -rf {layout.maven_repo}; then re-run."
         )
-    _verify_jars(dest)
+    _verify_jars(dest, layout.maven_repo)
 
 
 # -- components ----------------------------------------------------------------------------

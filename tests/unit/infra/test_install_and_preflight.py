@@ -43,13 +43,16 @@ def test_changed_pin_triggers_reinstall(tmp_path):
     assert "pins changed" in manifest_problem(d, ["a:b:2"])
 
 
-def test_corrupt_jar_is_removed_with_a_clear_error(tmp_path):
+def test_corrupt_jar_is_removed_here_and_from_the_maven_cache(tmp_path):
     d = tmp_path / "j"
     d.mkdir()
     (d / "bad.jar").write_bytes(b"not a zip")
+    repo = tmp_path / "m2" / "org" / "x" / "bad" / "1"
+    repo.mkdir(parents=True)
+    (repo / "bad.jar").write_bytes(b"not a zip")
     with pytest.raises(InstallError, match="bad.jar is corrupt.*re-run"):
-        _verify_jars(d)
-    assert not (d / "bad.jar").exists()
+        _verify_jars(d, tmp_path / "m2")
+    assert not (d / "bad.jar").exists() and not (repo / "bad.jar").exists()
 
 
 def test_missing_tool_names_the_tool_and_the_fix(monkeypatch):
