@@ -6,7 +6,9 @@ ProducerPerformance on the same broker, side by side.
 
 Phases:
 1. ProducerPerformance: ``--record-size`` = the size of our trade envelope, acks=all, idempotent, lz4,
-   linger 5 ms (the service's producer settings), ``--throughput -1``.
+   linger 5 ms (the service's producer settings), ``--throughput -1``; then again paced at the latency
+   rate (``--throughput <latency-rate>``): its send → ack latency is the floor that broker + client +
+   this machine's scheduling put under our event → ack latency.
 2. Service max throughput: bench/ws_feeder.py pushes N trade frames over one websocket as fast as it
    can; throughput = broker-acked records/s in the steady window (10 %..90 % of N); peak RSS (VmHWM).
 3. Service latency at a fixed rate (default 10k msg/s): exchange event time ``E`` → broker ack, every
@@ -41,7 +43,7 @@ def envelope_size() -> int:
         1752572415240, 1752572415243, payload))
 
 
-def producer_performance(libs: Path, bootstrap: str, records: int, size: int) -> dict:
+def producer_performance(libs: Path, bootstrap: str, records: int, size: int, throughput: float = -1) -> dict:
     from shared.symbols import TopicDefaults
     from streaming.topics import ensure_topics
 
@@ -54,7 +56,7 @@ def producer_performance(libs: Path, bootstrap: str, records: int, size: int) ->
                                       config={"compression.type": "lz4"})])["bench_producer_performance"].result()
     cmd = ["java", "-Xmx512m", "-cp", f"{libs}/*", "org.apache.kafka.tools.ProducerPerformance",
            "--topic", "bench_producer_performance", "--num-records", str(records), "--record-size", str(size),
-           "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
+           "--throughput", str(int(throughput)), "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
            "enable.idempotence=true", "compression.type=lz4", "linger.ms=5", "batch.size=1000000"]
     t0 = time.time()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -77,7 +79,7 @@ def start_feeder(count: int, rate: float) -> tuple[subprocess.Popen, int]:
 
 
 def start_service(bootstrap: str, feeder_port: int, symbol: str, workdir: Path, sample: int,
-                  profile: Path | None = None) -> tuple[subprocess.Popen, str]:
+                  profile: Path | None = None, extra_sets: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     sym = workdir / f"symbols-{symbol}.yaml"
     sym.write_text(f"version: 1\ndefault_tier: t\ntiers:\n  t: {{streams: [trade]}}\nsymbols:\n"
                    f"  - {{symbol: {symbol}, tier: t}}\n")
@@ -88,7 +90,8 @@ def start_service(bootstrap: str, feeder_port: int, symbol: str, workdir: Path, 
     prefix = [PY, "-m", "cProfile", "-o", str(profile), "-m", "streaming"] if profile else [PY, "-m", "streaming"]
     p = subprocess.Popen(prefix + ["--symbols", str(sym), "--metrics-port", "0", "--log-level", "WARNING",
                                    "--set", "backfill.enabled=false", "--set", "kafka.resume_scan=0",
-                                   "--set", f"kafka.latency_sample={sample}"],
+                                   "--set", f"kafka.latency_sample={sample}",
+                                   *[a for kv in extra_sets for a in ("--set", kv)]],
                          cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     # the metrics URL is logged at INFO, which we silenced: find the port from /proc
     deadline = time.time() + 60
@@ -148,9 +151,9 @@ def histogram_quantiles(metrics_text: str, name: str, qs=(0.5, 0.95, 0.99, 0.999
 
 
 def service_run(bootstrap: str, workdir: Path, symbol: str, count: int, rate: float, sample: int,
-                profile: Path | None = None) -> dict:
+                profile: Path | None = None, extra_sets: tuple[str, ...] = ()) -> dict:
     feeder, port = start_feeder(count, rate)
-    svc, base = start_service(bootstrap, port, symbol, workdir, sample, profile)
+    svc, base = start_service(bootstrap, port, symbol, workdir, sample, profile, extra_sets)
     series: list[tuple[float, int]] = []
     try:
         deadline = time.time() + max(120, count / max(rate, 1) * 2 if rate else 300)
@@ -196,6 +199,8 @@ def main() -> int:
     ap.add_argument("--latency-rate", type=float, default=10_000)
     ap.add_argument("--latency-seconds", type=float, default=20)
     ap.add_argument("--profile", action="store_true", help="also run phase 2 under cProfile and print the top")
+    ap.add_argument("--service-set", action="append", default=[], metavar="DOTTED.KEY=VALUE",
+                    help="extra --set for the service (what-if runs, e.g. kafka.linger_ms=2); default: production config")
     a = ap.parse_args()
     import signal
 
@@ -218,19 +223,28 @@ def main() -> int:
         pp = producer_performance(Layout().kafka_libs, boot, a.records, size)
         print(f"[1] ProducerPerformance: {pp['rate']:,.0f} rec/s  avg {pp['avg_ms']} ms  p99 {pp['p99_ms']} ms",
               flush=True)
-        tp = service_run(boot, work, "BENCHAUSDT", a.records, 0, 16)
+        n = int(a.latency_rate * a.latency_seconds)
+        ppl = producer_performance(Layout().kafka_libs, boot, n, size, a.latency_rate)
+        print(f"[1b] ProducerPerformance at {a.latency_rate:,.0f} rec/s: send->ack avg {ppl['avg_ms']} ms, "
+              f"p50 {ppl['p50_ms']} ms, p95 {ppl['p95_ms']} ms, p99 {ppl['p99_ms']} ms", flush=True)
+        sets = tuple(a.service_set)
+        load0 = os.getloadavg()
+        tp = service_run(boot, work, "BENCHAUSDT", a.records, 0, 16, extra_sets=sets)
         print(f"[2] service max: {tp['rate']:,.0f} rec/s ({tp['rate'] / pp['rate']:.0%} of ProducerPerformance), "
               f"peak RSS {tp['peak_rss_mb']:.0f} MB, cpu {tp['cpu_cores']:.2f} cores, delivered {tp['delivered']}, "
               f"event->ack {tp['event_to_ack']}", flush=True)
-        n = int(a.latency_rate * a.latency_seconds)
-        lt = service_run(boot, work, "BENCHBUSDT", n, a.latency_rate, 1)
+        lt = service_run(boot, work, "BENCHBUSDT", n, a.latency_rate, 1, extra_sets=sets)
         print(f"[3] service at {a.latency_rate:,.0f} msg/s: event->ack {lt['event_to_ack']}, "
               f"produce->ack {lt['produce_to_ack']}, peak RSS {lt['peak_rss_mb']:.0f} MB, "
               f"cpu {lt['cpu_cores']:.2f} cores", flush=True)
-        result = {"envelope_bytes": size, "producer_performance": pp, "service_max": tp, "service_latency": lt}
+        load1 = os.getloadavg()
+        print(f"load average (1/5/15 min) before the service phases {load0}, after {load1}", flush=True)
+        result = {"envelope_bytes": size, "producer_performance": pp, "producer_performance_paced": ppl,
+                  "service_max": tp, "service_latency": lt, "service_sets": list(sets),
+                  "loadavg_before": load0, "loadavg_after": load1}
         if a.profile:
             prof = work / "service.prof"
-            service_run(boot, work, "BENCHCUSDT", min(a.records, 300_000), 0, 16, profile=prof)
+            service_run(boot, work, "BENCHCUSDT", min(a.records, 300_000), 0, 16, profile=prof, extra_sets=sets)
             print(print_profile(prof))
         (ROOT / "var").mkdir(exist_ok=True)
         (ROOT / "var" / "bench-ingest.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

@@ -31,7 +31,7 @@ class ConnectionSettings(_Strict):
     overlap_s: float = Field(default=10, ge=0)
     stall_timeout_s: float = Field(default=60, gt=0)
     ping_interval_s: float | None = 30
-    ping_timeout_s: float | None = 30
+    ping_timeout_s: float | None = 30  # kept for config compatibility; aiohttp waits ping_interval_s / 2 for a pong
     backoff_base_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30, gt=0)
     max_frame_bytes: int = Field(default=1024 * 1024, ge=1024)

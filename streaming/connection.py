@@ -3,9 +3,14 @@
 * Sharding: at most ``max_streams_per_connection`` (≤ 1024) streams per connection, in symbol priority
   order. Streams go in the URL while it stays short (~8 KB URLs are rejected); the rest is SUBSCRIBEd in
   batches, at most 4 control messages per second (limit: 5 incoming messages/s per connection).
-* Heartbeat: the ``websockets`` protocol layer answers every server ping with a pong echoing its
-  payload, immediately and independent of our reader; our own keepalive pings detect dead TCP, and a
-  data watchdog (``stall_timeout_s``) detects a live socket that stopped sending data.
+* Client: aiohttp's websocket client, whose frame reader is compiled (``aiohttp._websocket.reader_c``);
+  the pure-Python ``websockets`` frame parser was the largest single cost of the hot path. Frames are
+  read undecoded (``decode_text=False``: bytes, no UTF-8 round trip).
+* Heartbeat: every server ping is answered with a pong echoing its payload (``autoping``; aiohttp does
+  it inside ``receive()``, as soon as the reader reaches the ping in its queue — so only while Kafka
+  backpressure holds the reader does a ping wait, like the frames before it); our own keepalive pings
+  (``heartbeat`` = ``ping_interval_s``, no pong within half of it closes the socket) detect dead TCP,
+  and a data watchdog (``stall_timeout_s``) detects a live socket that stopped sending data.
 * Reconnect: after any close/error/stall, exponential backoff with jitter, forever, within the
   300-attempts-per-5-minutes guard. Continuity is restored by the pipeline's gap detection + REST backfill.
 * Rollover: before the 24 h limit (``max_age_s``) or on ``serverShutdown``, a new connection is opened
@@ -20,9 +25,9 @@ import time
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
 
+import aiohttp
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from aiohttp import WSMsgType
 
 from streaming.backoff import AttemptWindow, Backoff
 from streaming.config import ConnectionSettings
@@ -56,10 +61,11 @@ def split_for_url(base: str, streams: list[str], max_chars: int) -> tuple[str, l
 
 
 class Leg:
-    """One open websocket and the task reading it."""
+    """One open websocket (and its HTTP session) and the task reading it."""
 
-    def __init__(self, ws: ClientConnection, shard: int, number: int) -> None:
-        self.ws, self.shard, self.number = ws, shard, number
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, session: aiohttp.ClientSession, shard: int,
+                 number: int) -> None:
+        self.ws, self.session, self.shard, self.number = ws, session, shard, number
         self.opened = self.last_rx = time.monotonic()
         self.frames = 0
         self.first_data = asyncio.Event()
@@ -71,24 +77,41 @@ class Leg:
         self.rollover_requested = True
 
     async def read(self, pipeline: "Pipeline", sink: "KafkaSink") -> None:
-        recv, on_frame, mono = self.ws.recv, pipeline.on_frame, time.monotonic
+        receive, on_frame, mono = self.ws.receive, pipeline.on_frame, time.monotonic
         cb = self.request_rollover
+        text, binary = WSMsgType.TEXT, WSMsgType.BINARY
+        first = True
         try:
-            raw = await recv(decode=False)
-            self.last_rx = mono()
-            self.frames += 1
-            self.first_data.set()
-            on_frame(raw if isinstance(raw, bytes) else raw.encode(), cb)
             while True:
-                raw = await recv(decode=False)
-                self.last_rx = mono()
-                self.frames += 1
-                on_frame(raw if isinstance(raw, bytes) else raw.encode(), cb)
-                if sink.blocked:
-                    await sink.wait_writable()
-        except ConnectionClosed as e:
-            self.close_reason = f"closed code={e.rcvd.code if e.rcvd else None} " \
-                                f"reason={e.rcvd.reason if e.rcvd else ''}".strip()
+                msg = await receive()
+                t = msg.type
+                if t is text or t is binary:
+                    raw = msg.data
+                    self.last_rx = mono()
+                    self.frames += 1
+                    if first:
+                        first = False
+                        self.first_data.set()
+                    on_frame(raw if type(raw) is bytes else raw.encode(), cb)
+                    if sink.blocked:
+                        await sink.wait_writable()
+                    continue
+                if t is WSMsgType.ERROR:
+                    e = msg.data
+                    self.close_reason = f"error {e!r}"
+                    if isinstance(e, aiohttp.WebSocketError) and e.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+                        log.error("frame above the websocket size limit; reconnecting",
+                                  extra={"shard": self.shard, "error": str(e)})
+                    return
+                if t is WSMsgType.CLOSE or t is WSMsgType.CLOSING or t is WSMsgType.CLOSED:
+                    ws = self.ws
+                    code = ws.close_code if t is not WSMsgType.CLOSE else msg.data
+                    reason = (msg.extra or "") if t is WSMsgType.CLOSE else ""
+                    self.close_reason = f"closed code={code} reason={reason}".strip()
+                    return
+                # PING/PONG are handled inside receive() (autoping); nothing else is expected
+        except asyncio.CancelledError:
+            raise
         except Exception as e:  # noqa: BLE001 - a reader must never kill the shard loop
             log.exception("reader failed", extra={"shard": self.shard})
             self.close_reason = f"error {e!r}"
@@ -98,6 +121,10 @@ class Leg:
             self.task.cancel()
         try:
             await asyncio.wait_for(self.ws.close(), 3)
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            await self.session.close()
         except Exception:  # noqa: BLE001
             pass
         if self.task is not None:
@@ -128,26 +155,32 @@ class ShardConnection:
                 log.warning("connection attempt limit reached; waiting", extra={"shard": self.shard, "wait_s": wait})
                 await asyncio.sleep(wait)
                 continue
+            session = aiohttp.ClientSession()
             try:
-                ws = await connect(url, ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_timeout_s,
-                                   max_size=max(16 * 1024 * 1024, 4 * self.cfg.max_frame_bytes), compression=None,
-                                   open_timeout=10, close_timeout=2, max_queue=1024)
-            except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as e:
+                ws = await asyncio.wait_for(session.ws_connect(
+                    url, heartbeat=self.cfg.ping_interval_s, autoping=True, autoclose=True, compress=0,
+                    max_msg_size=max(16 * 1024 * 1024, 4 * self.cfg.max_frame_bytes), decode_text=False,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2)), 10)
+            except (OSError, asyncio.TimeoutError, aiohttp.ClientError, ValueError) as e:
+                await session.close()
                 self.last_error = repr(e)
                 delay = self.backoff.next()
                 log.warning("connect failed; retrying", extra={"shard": self.shard, "error": repr(e)[:300],
                                                                 "retry_in_s": round(delay, 2)})
                 await asyncio.sleep(delay)
                 continue
+            except BaseException:
+                await session.close()
+                raise
             self.legs_opened += 1
-            leg = Leg(ws, self.shard, self.legs_opened)
+            leg = Leg(ws, session, self.shard, self.legs_opened)
             leg.task = asyncio.get_running_loop().create_task(leg.read(self.pipeline, self.sink))
             self.open_legs += 1
             log.info("connected", extra={"shard": self.shard, "leg": leg.number, "streams": len(self.streams),
                                          "subscribe_after": len(rest)})
             for i in range(0, len(rest), SUBSCRIBE_BATCH):
-                await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": rest[i:i + SUBSCRIBE_BATCH],
-                                            "id": i // SUBSCRIBE_BATCH + 1}).decode())
+                await ws.send_str(orjson.dumps({"method": "SUBSCRIBE", "params": rest[i:i + SUBSCRIBE_BATCH],
+                                                "id": i // SUBSCRIBE_BATCH + 1}).decode())
                 await asyncio.sleep(0.25)
             return leg
 

@@ -111,7 +111,7 @@ class ServiceCollector:
                                 value=k.in_flight)
         yield GaugeMetricFamily("streaming_backpressure", "1 while ingest waits for the producer buffer",
                                 value=1 if k.blocked else 0)
-        for name, h, doc in (("streaming_produce_latency_seconds", k.ack_latency, "produce() to broker ack"),
+        for name, h, doc in (("streaming_produce_latency_seconds", k.ack_latency, "produce() to broker ack (sampled)"),
                              ("streaming_event_to_ack_seconds", k.event_latency, "exchange event time to ack (sampled)")):
             hm = HistogramMetricFamily(name, doc)
             hm.add_metric([], h.buckets(), h.total)

@@ -71,6 +71,34 @@ def _levels(d: dict, k: str) -> None:
             raise Invalid(IMPOSSIBLE, f"field {k!r} has an impossible level {p!r}")
 
 
+def _trade_slow(d: dict, limit: int, symbol: str) -> Any:
+    """The field-by-field trade check (error reasons and their order); the fast path falls back to it."""
+    _time(d, "E", limit)
+    _time(d, "T", limit)
+    if d["s"] != symbol:
+        raise Invalid(SYMBOL_MISMATCH, f"payload symbol {d['s']!r} != {symbol!r}")
+    _pos(d, "p")
+    _pos(d, "q")
+    t = d["t"]
+    if type(t) is not int or type(d["m"]) is not bool:
+        raise Invalid(SCHEMA, "trade id 't' must be an integer and 'm' a boolean")
+    return t
+
+
+def _agg_slow(d: dict, limit: int, symbol: str) -> Any:
+    """The field-by-field aggTrade check; the fast path falls back to it."""
+    _time(d, "E", limit)
+    _time(d, "T", limit)
+    if d["s"] != symbol:
+        raise Invalid(SYMBOL_MISMATCH, f"payload symbol {d['s']!r} != {symbol!r}")
+    _pos(d, "p")
+    _pos(d, "q")
+    _ints(d, "a", "f", "l")
+    if d["f"] > d["l"]:
+        raise Invalid(IMPOSSIBLE, f"aggTrade first id {d['f']} > last id {d['l']}")
+    return d["a"]
+
+
 def make_checker(stream_type: str, symbol: str, max_future_ms: int) -> Checker:
     """Return check(payload, now_ms) -> sequencing key (raises Invalid / KeyError / ValueError)."""
 
@@ -78,28 +106,33 @@ def make_checker(stream_type: str, symbol: str, max_future_ms: int) -> Checker:
         if d["s"] != symbol:
             raise Invalid(SYMBOL_MISMATCH, f"payload symbol {d['s']!r} != {symbol!r}")
 
+    # trade and aggTrade are the bulk of the traffic: a fast path checks everything inline (no helper calls);
+    # anything it does not accept is re-checked field by field by the original sequence, which raises the
+    # same reason and detail as always (so the fast path only decides "valid", never the error message).
     if stream_type == "trade":
         def check(d: dict, now: int) -> Any:
-            _time(d, "E", now + max_future_ms)
-            _time(d, "T", now + max_future_ms)
-            sym(d)
-            _pos(d, "p")
-            _pos(d, "q")
-            t = d["t"]
-            if type(t) is not int or type(d["m"]) is not bool:
-                raise Invalid(SCHEMA, "trade id 't' must be an integer and 'm' a boolean")
-            return t
+            lim = now + max_future_ms
+            try:
+                e, t, p, q, i = d["E"], d["T"], d["p"], d["q"], d["t"]
+                if (type(e) is int and type(t) is int and 0 < e <= lim and 0 < t <= lim and d["s"] == symbol
+                        and type(p) is str and type(q) is str and float(p) > 0 and float(q) > 0
+                        and type(i) is int and type(d["m"]) is bool):
+                    return i
+            except (KeyError, TypeError, ValueError):
+                pass
+            return _trade_slow(d, lim, symbol)
     elif stream_type == "aggTrade":
         def check(d: dict, now: int) -> Any:
-            _time(d, "E", now + max_future_ms)
-            _time(d, "T", now + max_future_ms)
-            sym(d)
-            _pos(d, "p")
-            _pos(d, "q")
-            _ints(d, "a", "f", "l")
-            if d["f"] > d["l"]:
-                raise Invalid(IMPOSSIBLE, f"aggTrade first id {d['f']} > last id {d['l']}")
-            return d["a"]
+            lim = now + max_future_ms
+            try:
+                e, t, p, q, a, f, last = d["E"], d["T"], d["p"], d["q"], d["a"], d["f"], d["l"]
+                if (type(e) is int and type(t) is int and 0 < e <= lim and 0 < t <= lim and d["s"] == symbol
+                        and type(p) is str and type(q) is str and float(p) > 0 and float(q) > 0
+                        and type(a) is int and type(f) is int and type(last) is int and f <= last):
+                    return a
+            except (KeyError, TypeError, ValueError):
+                pass
+            return _agg_slow(d, lim, symbol)
     elif stream_type.startswith("kline_"):
         interval = stream_type[6:]
 
