@@ -65,7 +65,7 @@ class LocalStack:
             logf = open(self.log(name), "ab")
             env = {**os.environ, **spec.env}
             self.procs[name] = subprocess.Popen(spec.argv, env=env, stdout=logf, stderr=subprocess.STDOUT,
-                                                cwd=self.layout.root, user=spec.user if os.geteuid() == 0 else None,
+                                                cwd=spec.cwd or self.layout.root, user=spec.user if os.geteuid() == 0 else None,
                                                 start_new_session=True)
             self.wait_healthy(spec, timeout)
             provision(name, self.settings, self.creds)

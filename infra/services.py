@@ -36,7 +36,7 @@ class ServiceSpec:
     stopsignal: str = "TERM"
     stopwaitsecs: int = 30
     startsecs: int = 3
-    optional: bool = False             # deploy goes on (with a warning) when this one is unhealthy
+    cwd: Path | None = None            # working directory (default: the repo root)
 
 
 def _postgres_user() -> str | None:
@@ -159,13 +159,16 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
 
     web_url = f"http://{host}:{settings.dagster.port}"
     webserver = ServiceSpec(
+        # cwd = DAGSTER_HOME: Dagster loads a `.env` from its working directory, which must never be the
+        # repo's (another stack's credentials); the code location is importable from the venv anyway
         name="dagster-webserver", port=settings.dagster.port, priority=30, env=denv, prepare=prepare_dagster,
+        cwd=dagster_home(layout),
         argv=[f"{py}/dagster-webserver", "-h", host, "-p", str(settings.dagster.port),
               "-w", str(dagster_home(layout) / "workspace.yaml")],
         health=lambda: health.http_ok(f"{web_url}/server_info"), startsecs=5,
     )
     daemon = ServiceSpec(
-        name="dagster-daemon", port=0, priority=40, env=denv, prepare=prepare_dagster,
+        name="dagster-daemon", port=0, priority=40, env=denv, prepare=prepare_dagster, cwd=dagster_home(layout),
         argv=[f"{py}/dagster-daemon", "run", "-w", str(dagster_home(layout) / "workspace.yaml")],
         health=lambda: health.dagster_daemon_ok(web_url), startsecs=5,
     )

@@ -65,7 +65,7 @@ def render_conf(layout: Layout, specs: list[ServiceSpec]) -> str:
         lines += [
             f"[program:{s.name}]",
             f"command={_esc(shlex.join(s.argv))}",
-            f"directory={layout.root}",
+            f"directory={s.cwd or layout.root}",
             f"priority={s.priority}",
             "autostart=false",          # deploy.sh starts services in dependency phases
             "autorestart=true",
