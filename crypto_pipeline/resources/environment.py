@@ -22,7 +22,9 @@ def resources_from_env() -> dict:
 
     endpoint = os.environ.get("S3_ENDPOINT", "http://127.0.0.1:9000")
     return {
-        "kafka": KafkaResource(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")),
+        # BRONZE_TOPIC_PATTERN narrows which raw topics bronze reads (tests, staged roll-outs); default: all
+        "kafka": KafkaResource(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                               topic_pattern=os.environ.get("BRONZE_TOPIC_PATTERN", r"^crypto_raw_.*")),
         "s3": S3Resource(endpoint=endpoint, access_key=EnvVar("MINIO_ROOT_USER"),
                          secret_key=EnvVar("MINIO_ROOT_PASSWORD"), bucket=os.environ.get("MINIO_BUCKET", "lakehouse")),
         "spark": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""), os.environ.get("MINIO_ROOT_PASSWORD", "")),

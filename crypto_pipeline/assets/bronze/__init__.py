@@ -2,5 +2,7 @@
 
 Exports for definitions.py: the layer's modules are scanned for assets and asset checks; SCHEDULES and
 SENSORS list its automation."""
+from crypto_pipeline.assets.bronze.sensors import bronze_new_data_sensor
+
 SCHEDULES: list = []
-SENSORS: list = []
+SENSORS: list = [bronze_new_data_sensor]

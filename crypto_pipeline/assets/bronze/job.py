@@ -1,0 +1,149 @@
+"""One bronze run: read every ``crypto_raw_*`` topic once (batch), split by event type, write each Hudi
+table with its Kafka checkpoint in the same commit.
+
+Why a batch read per run instead of a streaming query: the offsets to read are decided up front from
+the tables' own commits, the read is bounded and repeatable, a failed run is simply rerun, and the Hudi
+streaming sink (which calls System.exit on a failed batch) and Spark's rename-based checkpoint on S3A
+are never involved."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import reduce
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crypto_pipeline.assets.bronze import parse
+from crypto_pipeline.lakehouse import offsets as off
+from crypto_pipeline.lakehouse.hudi import hudi_options, read_checkpoint
+from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TableResult:
+    rows: int = 0
+    min_event_ms: int | None = None
+    max_event_ms: int | None = None
+    max_ingest_ms: int | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+    batch: DataFrame | None = None   # the written rows (cached) for the checks
+
+
+@dataclass
+class RunResult:
+    plan: off.Plan
+    read: int
+    tables: dict[str, TableResult]
+    committed_ms: int
+    seconds: float
+    cached: list[DataFrame] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Drop the run's cached frames (kept until the checks have used them)."""
+        for df in self.cached:
+            df.unpersist()
+
+
+def prepare_session(spark: SparkSession) -> None:
+    # Binance payload keys differ only by case (p/P, b/B); parsing must not fold them
+    spark.conf.set("spark.sql.caseSensitive", "true")
+
+
+def plan(spark: SparkSession, bucket: str, watermarks: off.Watermarks, max_per_partition: int | None,
+         accept_data_loss: bool) -> off.Plan:
+    ckpts = {name: off.decode(read_checkpoint(spark, bronze_path(bucket, name))) for name in BRONZE_TABLES}
+    return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss)
+
+
+def read_kafka(spark: SparkSession, bootstrap: str, pattern: str, p: off.Plan) -> DataFrame:
+    starting, ending = p.kafka_json()
+    return (spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap)
+            .option("subscribePattern", pattern).option("startingOffsets", starting)
+            .option("endingOffsets", ending).option("failOnDataLoss", "true").load())
+
+
+def _summary(df: DataFrame, time_col: str | None) -> TableResult:
+    aggs = [F.count(F.lit(1)).alias("n"), F.max("ingest_time_ms").alias("mi")]
+    if time_col:
+        aggs += [F.min(time_col).alias("lo"), F.max(time_col).alias("hi")]
+    r = df.agg(*aggs).collect()[0]
+    return TableResult(rows=r["n"], max_ingest_ms=r["mi"], min_event_ms=r["lo"] if time_col else None,
+                       max_event_ms=r["hi"] if time_col else None)
+
+
+def write_table(spark: SparkSession, df: DataFrame, table: TableDef, path: str, checkpoint: off.Offsets,
+                run_id: str | None, parallelism: int) -> None:
+    """Upsert ``df`` and commit ``checkpoint`` in the same Hudi commit (an empty batch still commits the
+    checkpoint, so an idle table does not hold back the next run's start offsets)."""
+    opts = hudi_options(table, off.encode(checkpoint), run_id, parallelism)
+    spark.sparkContext.setJobDescription(f"bronze {table.name}")
+    df.write.format("hudi").options(**opts).mode("append").save(path)
+
+
+def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, watermarks: off.Watermarks, *,
+               max_per_partition: int | None = None, accept_data_loss: bool = False, run_id: str | None = None,
+               write_threads: int = 2, parallelism: int = 2) -> RunResult:
+    """Plan, read once, split, write all tables. Raises RetentionLossError before writing anything."""
+    t0 = time.monotonic()
+    prepare_session(spark)
+    p = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss)
+    if p.total == 0 and not any(p.changed(n) for n in BRONZE_TABLES):
+        return RunResult(p, 0, {n: TableResult() for n in BRONZE_TABLES}, int(time.time() * 1000), time.monotonic() - t0)
+    if p.total:
+        kafka = read_kafka(spark, bootstrap, pattern, p)
+    else:  # nothing new, but some table's checkpoint must move (e.g. a table created after the others)
+        kafka = spark.createDataFrame([], "topic string, partition int, offset long, timestamp timestamp, key binary, value binary")
+    env = parse.envelopes(kafka).persist(StorageLevel.MEMORY_AND_DISK)
+    n_read = env.count()
+
+    # Each table's payload is parsed once into a cached frame; its valid rows (past the table's own
+    # checkpoint) are written, its invalid rows (past the quarantine's checkpoint) join the quarantine.
+    q_cond = parse.offset_filter(p.table_from[QUARANTINE.name], p.start)
+    jobs: list[tuple[TableDef, DataFrame]] = []
+    cached: list[DataFrame] = [env]
+    results: dict[str, TableResult] = {}
+    bad_parts: list[DataFrame] = []
+    for t in STREAM_TABLES.values():
+        rows = parse.stream_rows(env, t).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(rows)
+        cond = parse.offset_filter(p.table_from[t.name], p.start)
+        good = parse.valid(rows if cond is None else rows.where(cond), t)
+        time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
+            "event_time_ms" if t.name != "book_ticker" else None)
+        results[t.name] = _summary(good, time_col)
+        results[t.name].batch = good
+        jobs.append((t, good))
+        bad = rows.where(F.col("_reason").isNotNull())
+        bad_parts.append(parse.quarantine_shape(bad if q_cond is None else bad.where(q_cond),
+                                                F.concat(F.lit(f"{t.name}:"), F.col("_reason"))))
+    env_bad = env.where(F.col("env_reason").isNotNull())
+    bad_parts.append(parse.quarantine_shape(env_bad if q_cond is None else env_bad.where(q_cond), F.col("env_reason")))
+    quarantine = reduce(DataFrame.unionByName, bad_parts).coalesce(2).persist(StorageLevel.MEMORY_AND_DISK)
+    cached.append(quarantine)
+    qres = _summary(quarantine, None)
+    qres.reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()} if qres.rows else {}
+    qres.batch = quarantine
+    results[QUARANTINE.name] = qres
+    jobs.append((QUARANTINE, quarantine))
+
+    def write(job: tuple[TableDef, DataFrame]) -> None:
+        t, df = job
+        write_table(spark, df, t, bronze_path(bucket, t.name), p.table_checkpoint[t.name], run_id, parallelism)
+        log.info("bronze %s: %d rows committed", t.name, results[t.name].rows)
+
+    with ThreadPoolExecutor(max_workers=max(1, write_threads), thread_name_prefix="bronze-write") as pool:
+        todo = [j for j in jobs if results[j[0].name].rows or p.changed(j[0].name)]
+        for f in [pool.submit(write, j) for j in todo]:
+            f.result()  # re-raise the first failure; committed tables keep their (consistent) checkpoints
+    return RunResult(p, n_read, results, int(time.time() * 1000), time.monotonic() - t0, cached)
+
+
+def lost_range_record(lost: list[dict], run_id: str | None) -> bytes:
+    return json.dumps({"detected_ms": int(time.time() * 1000), "run_id": run_id, "lost": lost}, indent=1).encode()

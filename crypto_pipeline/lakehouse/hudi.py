@@ -1,0 +1,90 @@
+"""Hudi write options for the lakehouse tables, and the Kafka checkpoint stored in Hudi commit metadata.
+
+Why the checkpoint lives in the commit: the offsets a table has consumed become visible in the same
+atomic timeline transition as the rows (a completed ``commit`` instant), so there is no separate
+checkpoint store that could run ahead of or behind the table (S3A has no atomic rename either)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from crypto_pipeline.lakehouse.tables import TableDef
+
+COMMIT_META_PREFIX = "bronze."
+CHECKPOINT_KEY = COMMIT_META_PREFIX + "kafka.checkpoint"
+RUN_ID_KEY = COMMIT_META_PREFIX + "dagster.run_id"
+MB = 1024 * 1024
+
+# Small files (see README-bronze.md): COW tables; inserts are bin-packed into files under the small-file
+# limit, files are capped at a size engines scan well, inline clustering periodically rewrites what is
+# still small, the cleaner drops superseded file versions and archival trims the active timeline.
+FILE_SIZING: dict[str, str] = {
+    "hoodie.parquet.small.file.limit": str(32 * MB),
+    "hoodie.parquet.max.file.size": str(64 * MB),
+    "hoodie.copyonwrite.record.size.estimate": "256",
+    "hoodie.clustering.inline": "true",
+    "hoodie.clustering.inline.max.commits": "12",
+    "hoodie.clustering.plan.strategy.small.file.limit": str(32 * MB),
+    "hoodie.clustering.plan.strategy.target.file.max.bytes": str(64 * MB),
+    "hoodie.clean.automatic": "true",
+    "hoodie.clean.policy": "KEEP_LATEST_COMMITS",
+    "hoodie.clean.commits.retained": "10",
+    "hoodie.keep.min.commits": "20",
+    "hoodie.keep.max.commits": "30",
+}
+
+
+def hudi_options(table: TableDef, checkpoint: dict[str, Any] | None = None, run_id: str | None = None,
+                 parallelism: int = 2) -> dict[str, str]:
+    """Options for an idempotent upsert of ``table``; ``checkpoint`` goes into the commit's extra metadata."""
+    opts = {
+        "hoodie.table.name": f"bronze_{table.name}",
+        "hoodie.datasource.write.table.type": "COPY_ON_WRITE",
+        "hoodie.datasource.write.operation": "upsert",
+        "hoodie.datasource.write.recordkey.field": ",".join(table.record_key),
+        "hoodie.datasource.write.partitionpath.field": ",".join(table.partition),
+        "hoodie.datasource.write.precombine.field": table.precombine,
+        "hoodie.datasource.write.keygenerator.class": "org.apache.hudi.keygen.ComplexKeyGenerator",
+        "hoodie.datasource.write.hive_style_partitioning": "true",
+        "hoodie.combine.before.upsert": "true",  # duplicates inside one batch collapse too
+        # Few partitions (symbol x day) and one writer per table: plain listing is cheap, while the metadata
+        # table doubles every commit (it is a Hudi MOR table of its own) and its column/partition stats
+        # cost more per commit than the data here. The timeline server only pays off for large writes.
+        "hoodie.metadata.enable": "false",
+        "hoodie.embed.timeline.server": "false",
+        "hoodie.write.markers.type": "DIRECT",
+        "hoodie.upsert.shuffle.parallelism": str(parallelism),
+        "hoodie.insert.shuffle.parallelism": str(parallelism),
+        "hoodie.bulkinsert.shuffle.parallelism": str(parallelism),
+        "hoodie.datasource.write.commitmeta.key.prefix": COMMIT_META_PREFIX,
+        **FILE_SIZING,
+    }
+    if checkpoint is not None:
+        opts[CHECKPOINT_KEY] = json.dumps(checkpoint, sort_keys=True)
+    if run_id:
+        opts[RUN_ID_KEY] = run_id
+    return opts
+
+
+def table_exists(spark, path: str) -> bool:
+    jvm = spark._jvm
+    p = jvm.org.apache.hadoop.fs.Path(path + "/.hoodie/hoodie.properties")
+    return p.getFileSystem(spark._jsc.hadoopConfiguration()).exists(p)
+
+
+def read_checkpoint(spark, path: str, max_instants: int = 200) -> dict[str, Any] | None:
+    """The checkpoint of the newest completed commit that carries one (clustering/clean instants carry
+    none and are skipped); None when the table does not exist or never committed a checkpoint."""
+    if not table_exists(spark, path):
+        return None
+    jvm = spark._jvm
+    conf = jvm.org.apache.hudi.hadoop.fs.HadoopFSUtils.getStorageConfWithCopy(spark._jsc.hadoopConfiguration())
+    meta = jvm.org.apache.hudi.common.table.HoodieTableMetaClient.builder().setConf(conf).setBasePath(path).build()
+    timeline = meta.getActiveTimeline().getCommitsTimeline().filterCompletedInstants()
+    instants = list(timeline.getInstants())
+    for instant in reversed(instants[-max_instants:]):
+        extra = timeline.readCommitMetadata(instant).getExtraMetadata()
+        value = extra.get(CHECKPOINT_KEY)
+        if value:
+            return json.loads(value)
+    return None
