@@ -2,6 +2,7 @@
 they flush into Kafka while it is still up; storage last), then supervisord itself."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -24,8 +25,39 @@ def stop(layout: Layout) -> int:
     deadline = time.monotonic() + 30
     while sup.running() and time.monotonic() < deadline:
         time.sleep(0.2)
+    reap_leftovers(layout)
     print("[stop] supervisord shut down; data kept under", layout.var)
     return 0
+
+
+def stack_processes(layout: Layout) -> list:
+    """Processes of this stack that outlive their supervised parent (e.g. Dagster's code-server
+    subprocesses, which start their own session): recognised by the CDP_VAR_DIR they inherited."""
+    import psutil
+
+    var = str(layout.var)
+    found = []
+    for p in psutil.process_iter(["environ"]):
+        try:
+            if (p.info["environ"] or {}).get("CDP_VAR_DIR") == var and p.pid != os.getpid():
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def reap_leftovers(layout: Layout, grace: float = 15) -> None:
+    import psutil
+
+    procs = stack_processes(layout)
+    if not procs:
+        return
+    for p in procs:
+        p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        p.kill()
+    print(f"[stop] ended {len(procs)} leftover process(es) of the stack ({len(alive)} needed SIGKILL)")
 
 
 def _stop_order(layout: Layout, names: list[str]) -> list[str]:

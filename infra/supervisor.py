@@ -108,7 +108,9 @@ class Supervisor:
         for d in (self.layout.logs, self.layout.run, self.layout.etc):
             d.mkdir(parents=True, exist_ok=True)
         supervisord = self.layout.root / ".venv" / "bin" / "supervisord"
-        r = subprocess.run([str(supervisord), "-c", str(conf_path(self.layout))], env={**os.environ, **env},
+        # every child inherits CDP_VAR_DIR, which is how stop.sh recognises stray processes of this stack
+        env = {**os.environ, **env, "CDP_VAR_DIR": str(self.layout.var)}
+        r = subprocess.run([str(supervisord), "-c", str(conf_path(self.layout))], env=env,
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"supervisord refused to start (exit {r.returncode}): {(r.stdout + r.stderr).strip()[:600]}\n"
