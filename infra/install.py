@@ -136,33 +136,30 @@ def maven_copy(layout: Layout, coords: list[str], dest: Path, transitive: bool) 
 
 
 # -- components ----------------------------------------------------------------------------
-def install_kafka(layout: Layout) -> str:
-    pins = layout.versions["kafka"]
-    final = layout.kafka_libs
+def _install_maven_component(layout: Layout, label: str, pins: dict, coords: list[str], final: Path,
+                             transitive: bool, what: str) -> str:
     problem = manifest_problem(final, pins)
     if problem is None:
         return f"cached ({len(list(final.glob('*.jar')))} jars)"
-    require_java(layout.versions["java"]["min_major"])
-    say(f"kafka {pins['version']}: {problem}; fetching broker and tools jars from Maven Central")
+    say(f"{label}: {problem}; fetching {what} from Maven Central")
     tmp = _fresh_tmp(final)
-    maven_copy(layout, pins["artifacts"], tmp, transitive=True)
+    maven_copy(layout, coords, tmp, transitive=transitive)
     _write_manifest(tmp, pins)
     _promote(tmp, final)
     return f"installed ({len(list(final.glob('*.jar')))} jars)"
 
 
+def install_kafka(layout: Layout) -> str:
+    pins = layout.versions["kafka"]
+    require_java(layout.versions["java"]["min_major"])
+    return _install_maven_component(layout, f"kafka {pins['version']}", pins, pins["artifacts"], layout.kafka_libs,
+                                    transitive=True, what="broker and tools jars")
+
+
 def install_spark_jars(layout: Layout) -> str:
     pins = layout.versions["spark"]
-    final = layout.spark_jars_dir
-    problem = manifest_problem(final, pins)
-    if problem is None:
-        return f"cached ({len(layout.spark_jars())} jars)"
-    say(f"spark jars: {problem}; fetching Hudi, S3A and Kafka connector jars from Maven Central")
-    tmp = _fresh_tmp(final)
-    maven_copy(layout, pins["jars"], tmp, transitive=False)
-    _write_manifest(tmp, pins)
-    _promote(tmp, final)
-    return f"installed ({len(layout.spark_jars())} jars)"
+    return _install_maven_component(layout, "spark jars", pins, pins["jars"], layout.spark_jars_dir,
+                                    transitive=False, what="Hudi, S3A and Kafka connector jars")
 
 
 def install_minio(layout: Layout) -> str:

@@ -109,14 +109,22 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_stack_settings(path: Path = STACK_FILE, env: dict[str, str] | None = None) -> StackSettings:
-    env = os.environ if env is None else env
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML config file as a dict; every failure is a SettingsError that names the file."""
     try:
-        raw: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(Path(path).read_text()) or {}
     except FileNotFoundError:
         raise SettingsError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
         raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def load_stack_settings(path: Path = STACK_FILE, env: dict[str, str] | None = None) -> StackSettings:
+    env = os.environ if env is None else env
+    raw = read_yaml_mapping(path)
     sources = []
     for var, (section, field) in ENV_OVERRIDES.items():
         if var in env:

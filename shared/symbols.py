@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.settings import ROOT, SettingsError
+from shared.settings import ROOT, SettingsError, read_yaml_mapping
 
 SYMBOLS_FILE = ROOT / "config" / "symbols.yaml"
 
@@ -137,14 +137,7 @@ def load_symbols(path: Path = SYMBOLS_FILE, env: dict[str, str] | None = None) -
     """Parse and validate the file, then apply ``ACTIVE_SYMBOLS`` (comma list: exactly these symbols are
     active; symbols absent from the file get the default tier). Raises SettingsError."""
     env = os.environ if env is None else env
-    try:
-        raw: dict[str, Any] = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise SettingsError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
+    raw = read_yaml_mapping(path)
     try:
         cfg = SymbolsFile.model_validate(raw)
     except ValidationError as exc:
@@ -181,6 +174,6 @@ def simulated_symbols(path: Path = SYMBOLS_FILE, env: dict[str, str] | None = No
     """Every symbol the file lists (enabled or not) plus the active ones: what a simulator standing in for
     the exchange must serve, so enabling a symbol needs only a consumer restart."""
     active = load_symbols(path, env)  # validates, with its precise errors
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = read_yaml_mapping(path)
     listed = [s.symbol for s in SymbolsFile.model_validate(raw).symbols]
     return list(dict.fromkeys(listed + [a.symbol for a in active.active]))

@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.settings import ROOT, SettingsError, format_validation_error, load_stack_settings
+from shared.settings import ROOT, SettingsError, format_validation_error, load_stack_settings, read_yaml_mapping
 
 STREAMING_FILE = ROOT / "config" / "streaming.yaml"
 SourceName = Literal["binance", "simulator", "replay", "auto"]
@@ -124,12 +123,7 @@ def load_streaming_settings(path: Path = STREAMING_FILE, env: dict[str, str] | N
                             overrides: dict[str, Any] | None = None) -> StreamingSettings:
     """File, then env, then ``overrides`` (dotted keys, used by the CLI and tests)."""
     env = os.environ if env is None else env
-    try:
-        raw: dict[str, Any] = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml_mapping(path)
     used = []
     for var, dotted in ENV_OVERRIDES.items():
         if env.get(var):
