@@ -1,0 +1,39 @@
+"""Silver follows bronze in the deploy stack.
+
+Two triggers, both safe to overlap because a silver run with no new bronze commit is a cheap no-op:
+* ``AutomationCondition.eager()`` on the assets - silver_ohlcv runs when the bronze_trades asset is
+  materialised through Dagster, silver_indicators when silver_ohlcv is;
+* this sensor - bronze may be written by a long-running Spark job outside Dagster runs, so it watches
+  the bronze trades Hudi timeline on S3 (a cheap object listing, no Spark) and requests a silver run
+  when a newer completed commit appears."""
+
+import re
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+
+from crypto_pipeline.assets.silver.indicators import silver_indicators
+from crypto_pipeline.assets.silver.ohlcv import silver_ohlcv
+from crypto_pipeline.resources.s3 import S3Resource
+
+_COMPLETED = re.compile(r"^(\d+)_(\d+)\.(commit|deltacommit|replacecommit)$")
+
+
+def latest_completed(names: list[str]) -> "str | None":
+    """Newest completion time among Hudi 1.x timeline file names (``<requested>_<completed>.<action>``)."""
+    times = [m.group(2) for n in names if (m := _COMPLETED.match(n.rsplit("/", 1)[-1]))]
+    return max(times) if times else None
+
+
+@sensor(asset_selection=[silver_ohlcv, silver_indicators], minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Requests silver_ohlcv + silver_indicators when bronze trades has a new completed Hudi commit.")
+def silver_follows_bronze_commits(context: SensorEvaluationContext, s3: S3Resource):
+    prefix = "bronze/trades/.hoodie/timeline/"
+    names = [o.object_name for o in s3.client().list_objects(s3.bucket, prefix=prefix)]
+    latest = latest_completed(names)
+    if latest is None:
+        return SkipReason("no completed bronze trades commit yet")
+    if context.cursor and latest <= context.cursor:
+        return SkipReason(f"bronze trades unchanged since {context.cursor}")
+    context.update_cursor(latest)
+    return RunRequest(run_key=f"bronze-trades-{latest}")
