@@ -46,3 +46,20 @@ def minio_stack(local_stack):
 def postgres_stack(local_stack):
     local_stack.start("postgres")
     return local_stack
+
+
+@pytest.fixture()
+def pg_instance(postgres_stack, monkeypatch, tmp_path):
+    """A Dagster instance whose run/event storage is the test stack's PostgreSQL (as in the deploy stack)."""
+    from dagster import DagsterInstance
+
+    from infra.dagster_config import write_dagster_home
+    from infra.services import dagster_env
+
+    for k, v in dagster_env(postgres_stack.settings, postgres_stack.creds, postgres_stack.layout).items():
+        monkeypatch.setenv(k, v)
+    home = tmp_path / "dagster_home"
+    write_dagster_home(home, postgres_stack.layout.root)
+    instance = DagsterInstance.from_config(str(home))
+    yield instance
+    instance.dispose()

@@ -1,15 +1,12 @@
 """The code location loads, and an asset materialises against a PostgreSQL-backed Dagster instance."""
 import uuid
 
-import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
 from crypto_pipeline.assets.ops import raw_topic_offsets
 from crypto_pipeline.resources.kafka import KafkaResource
-from infra.dagster_config import write_dagster_home
-from infra.services import dagster_env
 
 
 def test_definitions_load():
@@ -19,16 +16,6 @@ def test_definitions_load():
     assert AssetKey("raw_topic_offsets") in defs.resolve_asset_graph().get_all_asset_keys()
 
 
-@pytest.fixture()
-def pg_instance(postgres_stack, monkeypatch, tmp_path):
-    env = dagster_env(postgres_stack.settings, postgres_stack.creds, postgres_stack.layout)
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    home = tmp_path / "dagster_home"
-    write_dagster_home(home, postgres_stack.layout.root)
-    instance = DagsterInstance.from_config(str(home))
-    yield instance
-    instance.dispose()
 
 
 def test_asset_materialises_on_postgres_instance(pg_instance, kafka_stack):

@@ -3,8 +3,7 @@ PostgreSQL-backed instance, against bronze tables on MinIO; a fat-finger trade i
 outlier rule and counted in the run's metadata; the sensor notices a new bronze commit."""
 import uuid
 
-import pytest
-from dagster import AssetKey, DagsterInstance, build_sensor_context, materialize
+from dagster import AssetKey, build_sensor_context, materialize
 
 from silver_bronze_data import simulate, trade_row, write_klines, write_trades
 
@@ -17,18 +16,6 @@ from crypto_pipeline.resources.s3 import S3Resource
 T0 = 1704067200000
 
 
-@pytest.fixture()
-def pg_instance(postgres_stack, monkeypatch, tmp_path):
-    from infra.dagster_config import write_dagster_home
-    from infra.services import dagster_env
-
-    for k, v in dagster_env(postgres_stack.settings, postgres_stack.creds, postgres_stack.layout).items():
-        monkeypatch.setenv(k, v)
-    home = tmp_path / "dagster_home"
-    write_dagster_home(home, postgres_stack.layout.root)
-    instance = DagsterInstance.from_config(str(home))
-    yield instance
-    instance.dispose()
 
 
 def test_sensor_parses_hudi_timeline_names():
