@@ -116,9 +116,11 @@ def dagster_rows(settings: StackSettings) -> list[tuple]:
         return [("dagster runs", "-", BAD, str(exc)[:120])]
     if not runs:
         return [("dagster runs", "-", OK, "no runs yet")]
+    def when(r: dict) -> str:
+        return f"{datetime.fromtimestamp(r['startTime'], timezone.utc):%Y-%m-%d %H:%M:%S}Z" if r.get("startTime") else ""
+
     return [("dagster run", r["runId"][:8], OK if r["status"] in ("SUCCESS", "STARTED", "QUEUED", "STARTING") else WARN,
-             f"{r['jobName']}  {r['status']}  "
-             f"{datetime.fromtimestamp(r['startTime'], timezone.utc):%Y-%m-%d %H:%M:%S}Z" if r.get("startTime") else r["status"])
+             f"{r['jobName']}  {r['status']}  {when(r)}".rstrip())
             for r in runs]
 
 
