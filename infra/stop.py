@@ -15,6 +15,7 @@ def stop(layout: Layout) -> int:
     if not sup.running():
         print("[stop] the stack is not running (no supervisord on", layout.run / "supervisor.sock", ")")
         return 0
+    _cancel_dagster_runs(sup)
     # the rendered config knows each priority; stop the most dependent (highest priority) first
     order = _stop_order(layout, list(sup.info()))
     for name in order:
@@ -58,6 +59,22 @@ def reap_leftovers(layout: Layout, grace: float = 15) -> None:
     for p in alive:
         p.kill()
     print(f"[stop] ended {len(procs)} leftover process(es) of the stack ({len(alive)} needed SIGKILL)")
+
+
+def _cancel_dagster_runs(sup: Supervisor) -> None:
+    if sup.info().get("dagster-webserver", {}).get("statename") != "RUNNING":
+        return
+    from infra.dagster_runs import terminate_active_runs
+    from shared.settings import load_stack_settings
+
+    s = load_stack_settings()
+    try:
+        n = terminate_active_runs(f"http://{s.bind_host}:{s.dagster.port}")
+    except Exception as exc:  # the stack must still stop; the daemon's run monitoring is the safety net
+        print(f"[stop] could not cancel in-flight Dagster runs: {exc}")
+        return
+    if n:
+        print(f"[stop] canceled {n} in-flight Dagster run(s)", flush=True)
 
 
 def _stop_order(layout: Layout, names: list[str]) -> list[str]:
