@@ -71,14 +71,19 @@ def _levels(d: dict, k: str) -> None:
             raise Invalid(IMPOSSIBLE, f"field {k!r} has an impossible level {p!r}")
 
 
-def _trade_slow(d: dict, limit: int, symbol: str) -> Any:
-    """The field-by-field trade check (error reasons and their order); the fast path falls back to it."""
+def _times_symbol_price_qty(d: dict, limit: int, symbol: str) -> None:
+    """What trades and aggTrades share, in the order the reasons are reported."""
     _time(d, "E", limit)
     _time(d, "T", limit)
     if d["s"] != symbol:
         raise Invalid(SYMBOL_MISMATCH, f"payload symbol {d['s']!r} != {symbol!r}")
     _pos(d, "p")
     _pos(d, "q")
+
+
+def _trade_slow(d: dict, limit: int, symbol: str) -> Any:
+    """The field-by-field trade check (error reasons and their order); the fast path falls back to it."""
+    _times_symbol_price_qty(d, limit, symbol)
     t = d["t"]
     if type(t) is not int or type(d["m"]) is not bool:
         raise Invalid(SCHEMA, "trade id 't' must be an integer and 'm' a boolean")
@@ -87,12 +92,7 @@ def _trade_slow(d: dict, limit: int, symbol: str) -> Any:
 
 def _agg_slow(d: dict, limit: int, symbol: str) -> Any:
     """The field-by-field aggTrade check; the fast path falls back to it."""
-    _time(d, "E", limit)
-    _time(d, "T", limit)
-    if d["s"] != symbol:
-        raise Invalid(SYMBOL_MISMATCH, f"payload symbol {d['s']!r} != {symbol!r}")
-    _pos(d, "p")
-    _pos(d, "q")
+    _times_symbol_price_qty(d, limit, symbol)
     _ints(d, "a", "f", "l")
     if d["f"] > d["l"]:
         raise Invalid(IMPOSSIBLE, f"aggTrade first id {d['f']} > last id {d['l']}")
