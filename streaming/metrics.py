@@ -80,7 +80,7 @@ class ServiceCollector:
         m_gfl = CounterMetricFamily("streaming_gaps_filled", "Gaps closed by REST backfill", labels=["symbol", "stream"])
         m_miss = CounterMetricFamily("streaming_missing_unfilled", "Ids/bars REST could not provide",
                                      labels=["symbol", "stream"])
-        for st in p.streams.values():
+        for st in (p.streams.values() if p else ()):  # no pipeline until the source is chosen
             lab = [st.symbol, st.stream]
             m_in.add_metric(lab, st.n_in)
             m_out.add_metric(lab + [p.source.value], st.n_out_live)
@@ -92,7 +92,7 @@ class ServiceCollector:
             m_miss.add_metric(lab, sq.missing_unfilled)
         yield from (m_in, m_out, m_dup, m_gf, m_gfl, m_miss)
         dlq = CounterMetricFamily("streaming_dlq_messages", "Records sent to the DLQ", labels=["reason"])
-        for reason, n in p.dlq_counts.items():
+        for reason, n in (p.dlq_counts.items() if p else ()):
             dlq.add_metric([reason], n)
         yield dlq
         rc = CounterMetricFamily("streaming_reconnects", "Websocket (re)connections after the first",

@@ -34,7 +34,7 @@ class Service:
         self.state = "starting"
         self.choice = SourceChoice("unknown", "", "", None, "not chosen yet")  # type: ignore[arg-type]
         self.sink = KafkaSink(settings.kafka, latency_sample=latency_sample or settings.kafka.latency_sample)
-        self.pipeline: Pipeline | None = None  # type: ignore[assignment]
+        self.pipeline: Pipeline | None = None  # built once the source is chosen; /status and metrics allow None
         self.backfiller: Backfiller | None = None
         self.archive: RawArchive | None = None
         self.shards: list[ShardConnection] = []
@@ -73,7 +73,6 @@ class Service:
 
     async def start(self) -> None:
         s = self.settings
-        self.pipeline = Pipeline([], None, self.sink)  # type: ignore[arg-type]  # placeholder for /status
         self._http, self.metrics_port = await start_http(self, s.metrics.host, s.metrics.port, self.status)
         log.info("metrics endpoint up", extra={"url": f"http://{s.metrics.host}:{self.metrics_port}/metrics"})
         self.choice = await choose_source(s)
