@@ -15,22 +15,25 @@ CHECKPOINT_KEY = COMMIT_META_PREFIX + "kafka.checkpoint"
 RUN_ID_KEY = COMMIT_META_PREFIX + "dagster.run_id"
 MB = 1024 * 1024
 
-# Small files (see README-bronze.md): COW tables; inserts are bin-packed into files under the small-file
-# limit, files are capped at a size engines scan well, inline clustering periodically rewrites what is
-# still small, the cleaner drops superseded file versions and archival trims the active timeline.
+# Small files (README, "Small files"): bronze commits every few seconds (bronze_stream_job), so a commit
+# never rewrites an existing file (COW bin-packing would rewrite each symbol's newest file on every commit
+# and the cleaner would have to keep every superseded copy); it writes new files, and inline clustering
+# every 60 commits merges the small ones into files of up to 64 MB. The cleaner keeps 180 commits (about
+# half an hour at the stream's cadence) so silver's incremental reads find the files of commits it has
+# not read yet; archival keeps the active timeline (listed every cycle) a little above that.
 FILE_SIZING: dict[str, str] = {
-    "hoodie.parquet.small.file.limit": str(32 * MB),
+    "hoodie.parquet.small.file.limit": "0",
     "hoodie.parquet.max.file.size": str(64 * MB),
     "hoodie.copyonwrite.record.size.estimate": "256",
     "hoodie.clustering.inline": "true",
-    "hoodie.clustering.inline.max.commits": "12",
+    "hoodie.clustering.inline.max.commits": "60",
     "hoodie.clustering.plan.strategy.small.file.limit": str(32 * MB),
     "hoodie.clustering.plan.strategy.target.file.max.bytes": str(64 * MB),
     "hoodie.clean.automatic": "true",
     "hoodie.clean.policy": "KEEP_LATEST_COMMITS",
-    "hoodie.clean.commits.retained": "10",
-    "hoodie.keep.min.commits": "20",
-    "hoodie.keep.max.commits": "30",
+    "hoodie.clean.commits.retained": "180",
+    "hoodie.keep.min.commits": "200",
+    "hoodie.keep.max.commits": "220",
 }
 
 
@@ -47,6 +50,10 @@ def hudi_options(table: TableDef, checkpoint: dict[str, Any] | None = None, run_
         "hoodie.datasource.write.keygenerator.class": "org.apache.hudi.keygen.ComplexKeyGenerator",
         "hoodie.datasource.write.hive_style_partitioning": "true",
         "hoodie.combine.before.upsert": "true",  # duplicates inside one batch collapse too
+        # BLOOM + key-range pruning: keys grow with time (trade ids, update ids, event times), so a small
+        # batch only probes the newest file of each symbol/day; SIMPLE (Spark's default) would read every
+        # key of the day's partition on every commit, which grows all day long.
+        "hoodie.index.type": "BLOOM",
         # Few partitions (symbol x day) and one writer per table: plain listing is cheap, while the metadata
         # table doubles every commit (it is a Hudi MOR table of its own) and its column/partition stats
         # cost more per commit than the data here. The timeline server only pays off for large writes.

@@ -48,6 +48,7 @@ class BronzeConfig(Config):
            for t in BRONZE_TABLES.values()],
     check_specs=_check_specs(),
     description="Kafka crypto_raw_* (by pattern) -> bronze Hudi tables, exactly once (offsets in the Hudi commits).",
+    pool="bronze_writer",  # one writer per table at a time: this run waits while bronze_stream_job runs
 )
 def bronze_ingest(context: AssetExecutionContext, config: BronzeConfig, spark: PySparkResource, s3: S3Resource,
                   kafka: KafkaResource):
@@ -58,17 +59,17 @@ def bronze_ingest(context: AssetExecutionContext, config: BronzeConfig, spark: P
                          max_per_partition=config.max_offsets_per_partition, accept_data_loss=config.accept_data_loss,
                          run_id=context.run.run_id, write_threads=config.write_threads)
     except off.RetentionLossError as e:
-        _record_loss(context, s3, e.lost)
+        record_loss(context, s3, e.lost)
         raise Failure(description=str(e), metadata={"lost_ranges": MetadataValue.json(e.lost),
                                                     "lost_messages": sum(r["to"] - r["from"] for r in e.lost)}) from e
     if res.plan.lost:
-        _record_loss(context, s3, res.plan.lost)
+        record_loss(context, s3, res.plan.lost)
     yield from _materializations(res)
     yield from _checks(session, s3.bucket, res)
     res.release()
 
 
-def _record_loss(context: AssetExecutionContext, s3: S3Resource, lost: list[dict]) -> None:
+def record_loss(context, s3: S3Resource, lost: list[dict]) -> None:
     """Lost ranges go to the run log, an observation on every bronze asset and an object in the bucket."""
     import io
 

@@ -57,8 +57,8 @@ def prepare_session(spark: SparkSession) -> None:
 
 
 def plan(spark: SparkSession, bucket: str, watermarks: off.Watermarks, max_per_partition: int | None,
-         accept_data_loss: bool) -> off.Plan:
-    ckpts = {name: off.decode(read_checkpoint(spark, bronze_path(bucket, name))) for name in BRONZE_TABLES}
+         accept_data_loss: bool, tables: tuple[str, ...] = tuple(BRONZE_TABLES)) -> off.Plan:
+    ckpts = {name: off.decode(read_checkpoint(spark, bronze_path(bucket, name))) for name in tables}
     return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss)
 
 
@@ -89,13 +89,21 @@ def write_table(spark: SparkSession, df: DataFrame, table: TableDef, path: str, 
 
 def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, watermarks: off.Watermarks, *,
                max_per_partition: int | None = None, accept_data_loss: bool = False, run_id: str | None = None,
-               write_threads: int = 2, parallelism: int = 2) -> RunResult:
-    """Plan, read once, split, write all tables. Raises RetentionLossError before writing anything."""
+               write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None) -> RunResult:
+    """Plan, read once, split, write ``tables`` (default: all). Raises RetentionLossError before writing.
+
+    A subset without the quarantine (the continuous loop's fast cycle) reads only from the subset's own
+    checkpoints; rows that fail validation stay behind the quarantine's checkpoint and are quarantined by
+    the next full cycle, which reads from the lowest checkpoint of all tables."""
     t0 = time.monotonic()
     prepare_session(spark)
-    p = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss)
-    if p.total == 0 and not any(p.changed(n) for n in BRONZE_TABLES):
-        return RunResult(p, 0, {n: TableResult() for n in BRONZE_TABLES}, int(time.time() * 1000), time.monotonic() - t0)
+    names = tuple(BRONZE_TABLES) if tables is None else tuple(n for n in BRONZE_TABLES if n in tables)
+    unknown = set(tables or ()) - set(BRONZE_TABLES)
+    if unknown:
+        raise KeyError(f"unknown bronze tables {sorted(unknown)}; known: {sorted(BRONZE_TABLES)}")
+    p = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names)
+    if p.total == 0 and not any(p.changed(n) for n in names):
+        return RunResult(p, 0, {n: TableResult() for n in names}, int(time.time() * 1000), time.monotonic() - t0)
     if p.total:
         kafka = read_kafka(spark, bootstrap, pattern, p)
     else:  # nothing new, but some table's checkpoint must move (e.g. a table created after the others)
@@ -105,12 +113,12 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
 
     # Each table's payload is parsed once into a cached frame; its valid rows (past the table's own
     # checkpoint) are written, its invalid rows (past the quarantine's checkpoint) join the quarantine.
-    q_cond = parse.offset_filter(p.table_from[QUARANTINE.name], p.start)
+    q_cond = parse.offset_filter(p.table_from[QUARANTINE.name], p.start) if QUARANTINE.name in names else None
     jobs: list[tuple[TableDef, DataFrame]] = []
     cached: list[DataFrame] = [env]
     results: dict[str, TableResult] = {}
     bad_parts: list[DataFrame] = []
-    for t in STREAM_TABLES.values():
+    for t in (STREAM_TABLES[n] for n in names if n in STREAM_TABLES):
         rows = parse.stream_rows(env, t).persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(rows)
         cond = parse.offset_filter(p.table_from[t.name], p.start)
@@ -120,18 +128,21 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
         results[t.name] = _summary(good, time_col)
         results[t.name].batch = good
         jobs.append((t, good))
+        if QUARANTINE.name not in names:
+            continue
         bad = rows.where(F.col("_reason").isNotNull())
         bad_parts.append(parse.quarantine_shape(bad if q_cond is None else bad.where(q_cond),
                                                 F.concat(F.lit(f"{t.name}:"), F.col("_reason"))))
-    env_bad = env.where(F.col("env_reason").isNotNull())
-    bad_parts.append(parse.quarantine_shape(env_bad if q_cond is None else env_bad.where(q_cond), F.col("env_reason")))
-    quarantine = reduce(DataFrame.unionByName, bad_parts).coalesce(2).persist(StorageLevel.MEMORY_AND_DISK)
-    cached.append(quarantine)
-    qres = _summary(quarantine, None)
-    qres.reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()} if qres.rows else {}
-    qres.batch = quarantine
-    results[QUARANTINE.name] = qres
-    jobs.append((QUARANTINE, quarantine))
+    if QUARANTINE.name in names:
+        env_bad = env.where(F.col("env_reason").isNotNull())
+        bad_parts.append(parse.quarantine_shape(env_bad if q_cond is None else env_bad.where(q_cond), F.col("env_reason")))
+        quarantine = reduce(DataFrame.unionByName, bad_parts).coalesce(2).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(quarantine)
+        qres = _summary(quarantine, None)
+        qres.reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()} if qres.rows else {}
+        qres.batch = quarantine
+        results[QUARANTINE.name] = qres
+        jobs.append((QUARANTINE, quarantine))
 
     def write(job: tuple[TableDef, DataFrame]) -> None:
         t, df = job

@@ -1,11 +1,11 @@
 """Silver follows bronze in the deploy stack.
 
-Two triggers, both safe to overlap because a silver run with no new bronze commit is a cheap no-op:
-* ``AutomationCondition.eager()`` on the assets - silver_ohlcv runs when the bronze_trades asset is
-  materialised through Dagster, silver_indicators when silver_ohlcv is;
-* this sensor - bronze may be written by a long-running Spark job outside Dagster runs, so it watches
-  the bronze trades Hudi timeline on S3 (a cheap object listing, no Spark) and requests a silver run
-  when a newer completed commit appears."""
+* ``AutomationCondition.eager()`` on the assets (the default trigger) - silver_ohlcv runs when
+  bronze_trades is materialised (by bronze_ingest, or by bronze_stream_job, which reports a
+  materialisation per minute), silver_indicators when silver_ohlcv is; never while one is in progress.
+* this sensor (default STOPPED) - for bronze written by a Spark job outside Dagster: it watches the bronze
+  trades Hudi timeline on S3 (a cheap object listing, no Spark) and requests a silver run when a newer
+  completed commit appears. Turned on next to eager automation it would only add no-op runs."""
 
 import re
 
@@ -25,7 +25,7 @@ def latest_completed(names: list[str]) -> "str | None":
 
 
 @sensor(asset_selection=[silver_ohlcv, silver_indicators], minimum_interval_seconds=60,
-        default_status=DefaultSensorStatus.RUNNING,
+        default_status=DefaultSensorStatus.STOPPED,
         description="Requests silver_ohlcv + silver_indicators when bronze trades has a new completed Hudi commit.")
 def silver_follows_bronze_commits(context: SensorEvaluationContext, s3: S3Resource):
     prefix = "bronze/trades/.hoodie/timeline/"

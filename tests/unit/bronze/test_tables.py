@@ -31,4 +31,7 @@ def test_hudi_options_carry_checkpoint_and_small_file_settings():
     assert o["hoodie.datasource.write.recordkey.field"] == "symbol,trade_id"
     assert o[CHECKPOINT_KEY] == '{"offsets": {"t": {"0": 3}}, "v": 1}'
     assert o["hoodie.datasource.write.commitmeta.key.prefix"] and CHECKPOINT_KEY.startswith(o["hoodie.datasource.write.commitmeta.key.prefix"])
-    assert int(o["hoodie.parquet.small.file.limit"]) > 0 and o["hoodie.clustering.inline"] == "true"
+    # commits never rewrite files; clustering merges the small ones; the cleaner keeps what silver may still read
+    assert o["hoodie.parquet.small.file.limit"] == "0" and o["hoodie.clustering.inline"] == "true"
+    assert int(o["hoodie.clustering.inline.max.commits"]) < int(o["hoodie.clean.commits.retained"]) < int(o["hoodie.keep.min.commits"])
+    assert o["hoodie.index.type"] == "BLOOM"
