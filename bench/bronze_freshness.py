@@ -44,7 +44,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10, help="observe commits completed in the last N minutes "
                                                                "(waits that long first with --wait)")
-    ap.add_argument("--wait", action="store_true", help="start the window now and wait for it to fill")
+    ap.add_argument("--wait", action="store_true", help="start the window now and wait for it to fill (use this "
+                                                        "after a restart: a catch-up backlog is not freshness)")
     ap.add_argument("--tables", default=",".join(EVENT_TIME))
     a = ap.parse_args()
 
@@ -60,8 +61,9 @@ def main() -> None:
     since_ms = int(time.time() * 1000) - (0 if a.wait else int(a.minutes * 60_000))
     if a.wait:
         time.sleep(a.minutes * 60)
-    spark = local_session(spark_conf(default_jars_dir(), settings.s3_endpoint, creds.minio_user, creds.minio_password,
-                                     "local[1]", "1g", 2), app_name="bench-bronze-freshness")
+    conf = spark_conf(default_jars_dir(), settings.s3_endpoint, creds.minio_user, creds.minio_password, "local[1]", "1g", 2)
+    conf["spark.ui.showConsoleProgress"] = "false"
+    spark = local_session(conf, app_name="bench-bronze-freshness")
     spark.sparkContext.setLogLevel("ERROR")
     min_dt = time.strftime("%Y-%m-%d", time.gmtime(since_ms / 1000 - 86_400))  # partition pruning
     print(f"window: commits completed in the last {a.minutes:g} min (bucket {bucket})")
@@ -77,7 +79,8 @@ def main() -> None:
         rows.createOrReplaceTempView("r")
         done.createOrReplaceTempView("c")
         q = spark.sql(f"""SELECT count(*) n, percentile(f, array(0.5, 0.95, 0.99)) p, max(f) mx FROM (
-                            SELECT c.completed_ms - r.{EVENT_TIME[table]} AS f FROM r JOIN c ON r._hoodie_commit_time = c.instant)""").collect()[0]
+                            SELECT c.completed_ms - r.{EVENT_TIME[table]} AS f FROM r JOIN c ON r._hoodie_commit_time = c.instant
+                            WHERE r.{EVENT_TIME[table]} IS NOT NULL)""").collect()[0]
         if not q["n"]:
             print(f"{table:<12} {len(commits):>7} {0:>9} (commits carried no rows)")
             continue

@@ -1,11 +1,13 @@
 """The user's verbs end to end: ./deploy.sh brings every service up healthy, re-running it is safe,
-./monitor.sh reports all healthy, ./stop.sh leaves no process of the stack behind.
+./monitor.sh reports all healthy, data flows on its own (simulator -> streaming -> Kafka ->
+bronze_stream_job -> a Hudi commit on MinIO), ./stop.sh leaves no process of the stack behind.
 
 Runs an isolated copy (own var dir, env file and free ports) so it never touches a developer's stack."""
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -42,6 +44,17 @@ def isolated_env():
     shutil.rmtree(base, ignore_errors=True)
 
 
+def bronze_trade_commits(base: Path, env: dict) -> list[str]:
+    from infra.credentials import load_credentials
+    from infra.provision import minio_client
+    from shared.settings import load_stack_settings
+
+    client = minio_client(load_stack_settings(env=env), load_credentials(base / ".env"))
+    names = [o.object_name for o in client.list_objects(load_stack_settings(env=env).minio.bucket,
+                                                         prefix="bronze/trades/.hoodie/timeline/")]
+    return [n for n in names if n.endswith(".commit")]
+
+
 def run(cmd: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([str(ROOT / cmd)], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
@@ -66,6 +79,15 @@ def test_deploy_monitor_stop(isolated_env):
         assert svc in mon.stdout
     assert "DOWN" not in mon.stdout
     assert stack_processes(base / "var"), "expected the stack's processes to be running"
+
+    # nobody clicks anything: the keeper starts bronze_stream_job, which commits the streamed trades
+    deadline, commits = time.monotonic() + 420, []
+    while time.monotonic() < deadline and not commits:
+        commits = bronze_trade_commits(base, env)
+        time.sleep(5)
+    assert commits, "no bronze trades commit within 7 min of deploy:\n" + run("monitor.sh", env, timeout=120).stdout
+    mon = run("monitor.sh", env, timeout=120).stdout
+    assert "bronze_stream_job" in mon and "STARTED" in mon, mon
 
     stop = run("stop.sh", env, timeout=300)
     assert stop.returncode == 0, stop.stdout + stop.stderr

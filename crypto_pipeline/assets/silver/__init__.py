@@ -2,7 +2,7 @@
 
 Exports for definitions.py: the layer's modules are scanned for assets and asset checks; SCHEDULES and
 SENSORS list its automation (the assets also carry eager automation conditions)."""
-from crypto_pipeline.assets.silver.automation import silver_follows_bronze_commits
+from crypto_pipeline.assets.silver.automation import silver_automation, silver_follows_bronze_commits
 
 SCHEDULES: list = []
-SENSORS: list = [silver_follows_bronze_commits]
+SENSORS: list = [silver_automation, silver_follows_bronze_commits]

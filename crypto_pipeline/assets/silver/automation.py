@@ -9,11 +9,17 @@
 
 import re
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+from dagster import (AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, RunRequest,
+                     SensorEvaluationContext, SkipReason, sensor)
 
 from crypto_pipeline.assets.silver.indicators import silver_indicators
 from crypto_pipeline.assets.silver.ohlcv import silver_ohlcv
 from crypto_pipeline.resources.s3 import S3Resource
+
+# Dagster's implicit default_automation_condition_sensor starts STOPPED; this one is on from the first deploy.
+silver_automation = AutomationConditionSensorDefinition(
+    "silver_automation", target=AssetSelection.groups("silver"), default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30, description="Evaluates the silver assets' eager() conditions every 30 s.")
 
 _COMPLETED = re.compile(r"^(\d+)_(\d+)\.(commit|deltacommit|replacecommit)$")
 
