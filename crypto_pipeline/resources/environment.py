@@ -28,4 +28,12 @@ def resources_from_env() -> dict:
         "s3": S3Resource(endpoint=endpoint, access_key=EnvVar("MINIO_ROOT_USER"),
                          secret_key=EnvVar("MINIO_ROOT_PASSWORD"), bucket=os.environ.get("MINIO_BUCKET", "lakehouse")),
         "spark": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""), os.environ.get("MINIO_ROOT_PASSWORD", "")),
+        # the long-running bronze_stream_job: small bounded batches, so a smaller heap (it is resident all day)
+        "spark_stream": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""),
+                                         os.environ.get("MINIO_ROOT_PASSWORD", ""),
+                                         driver_memory=os.environ.get("BRONZE_STREAM_DRIVER_MEMORY", "1g"),
+                                         shuffle_partitions=2,
+                                         # two loops share the session; FAIR keeps trades from queuing behind
+                                         # the slow loop's stages
+                                         extra_conf={"spark.scheduler.mode": "FAIR"}),
     }

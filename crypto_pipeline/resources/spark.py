@@ -46,14 +46,16 @@ def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str
 
 
 def pyspark_resource(s3_endpoint: str, access_key: str, secret_key: str, jars_dir: str | None = None,
-                     master: str = "local[2]", driver_memory: str = "2g", shuffle_partitions: int = 4):
+                     master: str = "local[2]", driver_memory: str = "2g", shuffle_partitions: int = 4,
+                     extra_conf: dict[str, str] | None = None):
     """dagster-pyspark's PySparkResource configured for Hudi on S3A with the locally installed jars."""
     from dagster_pyspark import PySparkResource
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, never the machine's public interface
-    return PySparkResource(spark_config=spark_conf(jars_dir or default_jars_dir(), s3_endpoint, access_key,
-                                                   secret_key, master, driver_memory, shuffle_partitions))
+    return PySparkResource(spark_config={**spark_conf(jars_dir or default_jars_dir(), s3_endpoint, access_key,
+                                                      secret_key, master, driver_memory, shuffle_partitions),
+                                         **(extra_conf or {})})
 
 
 def local_session(conf: dict[str, str], app_name: str = "crypto-pipeline"):

@@ -92,9 +92,9 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
                write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None) -> RunResult:
     """Plan, read once, split, write ``tables`` (default: all). Raises RetentionLossError before writing.
 
-    A subset without the quarantine (the continuous loop's fast cycle) reads only from the subset's own
-    checkpoints; rows that fail validation stay behind the quarantine's checkpoint and are quarantined by
-    the next full cycle, which reads from the lowest checkpoint of all tables."""
+    A subset reads Kafka only from the subset's own checkpoints. With the quarantine in the subset, the
+    invalid rows of *every* stream go to it (a table written by another loop still has its bad rows
+    quarantined); without it, invalid rows stay behind the quarantine's checkpoint for a later run."""
     t0 = time.monotonic()
     prepare_session(spark)
     names = tuple(BRONZE_TABLES) if tables is None else tuple(n for n in BRONZE_TABLES if n in tables)
@@ -118,21 +118,24 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
     cached: list[DataFrame] = [env]
     results: dict[str, TableResult] = {}
     bad_parts: list[DataFrame] = []
-    for t in (STREAM_TABLES[n] for n in names if n in STREAM_TABLES):
+    with_quarantine = QUARANTINE.name in names
+    for t in STREAM_TABLES.values():
+        if t.name not in names and not with_quarantine:
+            continue
         rows = parse.stream_rows(env, t).persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(rows)
-        cond = parse.offset_filter(p.table_from[t.name], p.start)
-        good = parse.valid(rows if cond is None else rows.where(cond), t)
-        time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
-            "event_time_ms" if t.name != "book_ticker" else None)
-        results[t.name] = _summary(good, time_col)
-        results[t.name].batch = good
-        jobs.append((t, good))
-        if QUARANTINE.name not in names:
-            continue
-        bad = rows.where(F.col("_reason").isNotNull())
-        bad_parts.append(parse.quarantine_shape(bad if q_cond is None else bad.where(q_cond),
-                                                F.concat(F.lit(f"{t.name}:"), F.col("_reason"))))
+        if t.name in names:
+            cond = parse.offset_filter(p.table_from[t.name], p.start)
+            good = parse.valid(rows if cond is None else rows.where(cond), t)
+            time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
+                "event_time_ms" if t.name != "book_ticker" else None)
+            results[t.name] = _summary(good, time_col)
+            results[t.name].batch = good
+            jobs.append((t, good))
+        if with_quarantine:  # every stream's invalid rows, whether or not its table is written in this run
+            bad = rows.where(F.col("_reason").isNotNull())
+            bad_parts.append(parse.quarantine_shape(bad if q_cond is None else bad.where(q_cond),
+                                                    F.concat(F.lit(f"{t.name}:"), F.col("_reason"))))
     if QUARANTINE.name in names:
         env_bad = env.where(F.col("env_reason").isNotNull())
         bad_parts.append(parse.quarantine_shape(env_bad if q_cond is None else env_bad.where(q_cond), F.col("env_reason")))

@@ -8,13 +8,16 @@ batch. The loop reuses exactly the batch path (:func:`run_bronze`): offsets are 
 the tables' own commits and committed in the same Hudi commit as the rows, so killing it at any point and
 starting it again is exactly-once.
 
-Freshness comes from splitting the work: a *fast* cycle writes only the hot tables (trades by default),
-reading Kafka from their own checkpoints; a *full* cycle (every ``full_every_s``) writes every table and
-the quarantine, reading from the lowest checkpoint of all. Rows that fail validation therefore reach the
-quarantine within one full period, and the slow tables lag by at most that period."""
+Freshness comes from splitting the work between two loops in the same session, each the only writer of
+its tables: the *fast* loop writes the hot tables (trades by default) every ``fast_interval_s``, reading
+Kafka from their own checkpoints; the *slow* loop writes every other table and the quarantine (which takes
+the invalid rows of every stream, trades included) every ``full_every_s``. The slow loop never holds the
+trades back, and Spark's FAIR scheduler (pools ``bronze_fast``/``bronze_slow``) interleaves their jobs."""
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -31,9 +34,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LoopSettings:
     fast_tables: tuple[str, ...] = ("trades",)
-    full_every_s: float = 60.0
-    min_cycle_s: float = 2.0              # idle pause between cycles when there is nothing new
-    max_per_partition: int = 200_000      # bounds one cycle after a long stop (catch-up in several cycles)
+    fast_interval_s: float = 5.0          # a fast cycle starts at most this often (start to start)
+    full_every_s: float = 120.0           # the other tables and the quarantine (start to start)
+    max_per_partition: int = 50_000       # bounds one cycle after a long stop (catch-up in several cycles)
     accept_data_loss: bool = False
     write_threads: int = 2
 
@@ -42,15 +45,22 @@ class LoopSettings:
         if unknown:
             raise ValueError(f"fast_tables: unknown bronze tables {sorted(unknown)}; known: {sorted(BRONZE_TABLES)}")
         if QUARANTINE.name in self.fast_tables:
-            raise ValueError("fast_tables: the quarantine is written by full cycles only (it needs every table's rows)")
-        if self.full_every_s <= 0 or self.min_cycle_s < 0:
-            raise ValueError(f"full_every_s must be > 0 and min_cycle_s >= 0 (got {self.full_every_s}, {self.min_cycle_s})")
+            raise ValueError("fast_tables: the quarantine is written by the slow loop (it takes every stream's rows)")
+        if not self.fast_tables:
+            raise ValueError("fast_tables: name at least one table (trades is the usual one)")
+        if self.full_every_s <= 0 or self.fast_interval_s < 0:
+            raise ValueError(f"full_every_s must be > 0 and fast_interval_s >= 0 "
+                             f"(got {self.full_every_s}, {self.fast_interval_s})")
+
+    @property
+    def slow_tables(self) -> tuple[str, ...]:
+        return tuple(n for n in BRONZE_TABLES if n not in self.fast_tables)
 
 
 @dataclass
 class Cycle:
     number: int
-    full: bool
+    full: bool            # True: a slow-loop cycle (the other tables and the quarantine)
     result: RunResult
     started_ms: int
 
@@ -66,36 +76,69 @@ class LoopState:
     cycles: int = 0
     full_cycles: int = 0
     rows: dict[str, int] = field(default_factory=dict)
-    last_full_monotonic: float | None = None
 
 
 def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
              end_offsets: Callable[[], off.Watermarks], settings: LoopSettings, should_stop: Callable[[], bool],
-             on_cycle: Callable[[Cycle], None], run_id: str | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> LoopState:
-    """Loop until ``should_stop()``; every cycle is one :func:`run_bronze` over a bounded offset range.
+             on_cycle: Callable[[Cycle], None], run_id: str | None = None) -> LoopState:
+    """Run the fast loop in this thread and the slow loop in a daemon thread until ``should_stop()``.
 
-    The first cycle is a full one (it creates missing tables and moves every checkpoint), then a full
-    cycle whenever ``full_every_s`` has passed since the previous full cycle started."""
+    ``on_cycle`` is always called from this thread (Dagster's context is not shared across threads): the
+    slow loop hands its cycles over through a queue. A failure in either loop stops both and is raised."""
     state = LoopState()
-    while not should_stop():
-        now = time.monotonic()
-        full = state.last_full_monotonic is None or now - state.last_full_monotonic >= settings.full_every_s
-        tables = None if full else settings.fast_tables
+    done: queue.Queue[Cycle] = queue.Queue()
+    failed: list[BaseException] = []
+    stop = threading.Event()
+
+    def stopping() -> bool:
+        return stop.is_set() or should_stop()
+
+    def cycle(tables: tuple[str, ...], full: bool) -> Cycle:
         started_ms = int(time.time() * 1000)
         res = run_bronze(spark, bucket, bootstrap, pattern, end_offsets(), max_per_partition=settings.max_per_partition,
                          accept_data_loss=settings.accept_data_loss, run_id=run_id,
                          write_threads=settings.write_threads, tables=tables)
+        res.release()  # the loop reports counts only; the cached frames are not needed after the commit
+        return Cycle(0, full, res, started_ms)
+
+    def pace(t0: float, interval: float) -> None:
+        while not stopping() and time.monotonic() - t0 < interval:
+            stop.wait(min(0.5, max(0.0, interval - (time.monotonic() - t0))))
+
+    def slow() -> None:
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", "bronze_slow")
         try:
-            state.cycles += 1
-            if full:
-                state.full_cycles += 1
-                state.last_full_monotonic = now
-            for name, t in res.tables.items():
-                state.rows[name] = state.rows.get(name, 0) + t.rows
-            on_cycle(Cycle(state.cycles, full, res, started_ms))
-        finally:
-            res.release()
-        if res.read == 0:  # idle: do not spin on Kafka metadata and Hudi timelines
-            sleep(settings.min_cycle_s)
+            while not stopping():
+                t0 = time.monotonic()
+                done.put(cycle(settings.slow_tables, True))
+                pace(t0, settings.full_every_s)
+        except BaseException as e:  # noqa: BLE001 - handed to the fast loop, which raises it
+            failed.append(e)
+            stop.set()
+
+    def report(c: Cycle) -> None:
+        state.cycles += 1
+        state.full_cycles += c.full
+        c.number = state.cycles
+        for name, t in c.result.tables.items():
+            state.rows[name] = state.rows.get(name, 0) + t.rows
+        on_cycle(c)
+
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", "bronze_fast")
+    worker = threading.Thread(target=slow, name="bronze-slow-loop", daemon=True)
+    worker.start()
+    try:
+        while not stopping():
+            t0 = time.monotonic()
+            report(cycle(settings.fast_tables, False))
+            while not done.empty():
+                report(done.get())
+            pace(t0, settings.fast_interval_s)
+    finally:
+        stop.set()
+        worker.join(timeout=300)  # the slow loop ends after its current cycle (a cycle is all-or-nothing per table)
+        while not done.empty():
+            report(done.get())
+    if failed:
+        raise failed[0]
     return state

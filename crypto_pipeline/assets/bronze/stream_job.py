@@ -31,10 +31,11 @@ RESTART_BACKOFF_S = 120
 
 class BronzeStreamConfig(Config):
     fast_tables: list[str] = Field(default=["trades"], description="tables written every cycle (freshness)")
-    full_every_s: float = Field(default=60, description="every table and the quarantine at least this often")
-    min_cycle_s: float = Field(default=2, description="pause after a cycle that read nothing")
+    fast_interval_s: float = Field(default=5, description="a fast cycle (fast_tables) starts at most this often")
+    full_every_s: float = Field(default=120, description="the other tables and the quarantine, this often")
     report_every_s: float = Field(default=60, description="how often materialisations are reported to Dagster")
-    max_offsets_per_partition: int = Field(default=200_000, description="cap per topic-partition per cycle")
+    max_offsets_per_partition: int = Field(default=50_000, description="cap per topic-partition per cycle "
+                                                                        "(a catch-up after a stop takes several cycles)")
     accept_data_loss: bool = Field(default=False, description="acknowledge offsets lost to retention and continue")
     stop_after_s: float | None = Field(default=None, description="end the run after this long (tests); None = until terminated")
 
@@ -92,7 +93,7 @@ class Reporter:
             self.context.log_event(AssetMaterialization(asset_key=AssetKey(BRONZE_TABLES[name].asset_name),
                                                         metadata=meta))
         self.context.log.info(
-            f"bronze stream: {self.cycles} cycles ({self.full} full) in {span:.0f}s, cycle p50 "
+            f"bronze stream: {self.cycles} cycles ({self.full} slow) in {span:.0f}s, cycle p50 "
             f"{statistics.median(self.cycle_s):.1f}s max {max(self.cycle_s):.1f}s, rows "
             + ", ".join(f"{n}={w.rows}" for n, w in self.window.items() if w.rows))
         self.window, self.cycles, self.full, self.cycle_s, self.opened = {}, 0, 0, [], time.monotonic()
@@ -100,20 +101,20 @@ class Reporter:
 
 @op(pool=BRONZE_POOL, description="Kafka crypto_raw_* -> bronze Hudi tables continuously (bounded batches, "
                                   "offsets in the Hudi commits); runs until the run is terminated.")
-def bronze_stream(context: OpExecutionContext, config: BronzeStreamConfig, spark: PySparkResource, s3: S3Resource,
-                  kafka: KafkaResource) -> None:
+def bronze_stream(context: OpExecutionContext, config: BronzeStreamConfig, spark_stream: PySparkResource,
+                  s3: S3Resource, kafka: KafkaResource) -> None:
     try:
-        settings = LoopSettings(fast_tables=tuple(config.fast_tables), full_every_s=config.full_every_s,
-                                min_cycle_s=config.min_cycle_s, max_per_partition=config.max_offsets_per_partition,
+        settings = LoopSettings(fast_tables=tuple(config.fast_tables), fast_interval_s=config.fast_interval_s,
+                                full_every_s=config.full_every_s, max_per_partition=config.max_offsets_per_partition,
                                 accept_data_loss=config.accept_data_loss)
     except ValueError as e:
         raise Failure(description=f"bronze_stream config: {e}") from e
     deadline = None if config.stop_after_s is None else time.monotonic() + config.stop_after_s
     reporter = Reporter(context, config.report_every_s)
-    context.log.info(f"bronze stream starting: fast tables {settings.fast_tables}, full cycle every "
-                     f"{settings.full_every_s:.0f}s, topics /{kafka.topic_pattern}/, bucket {s3.bucket}")
+    context.log.info(f"bronze stream starting: {settings.fast_tables} every {settings.fast_interval_s:g}s, "
+                     f"{settings.slow_tables} every {settings.full_every_s:g}s, topics /{kafka.topic_pattern}/, bucket {s3.bucket}")
     try:
-        state = run_loop(spark.spark_session, s3.bucket, kafka.bootstrap_servers, kafka.topic_pattern,
+        state = run_loop(spark_stream.spark_session, s3.bucket, kafka.bootstrap_servers, kafka.topic_pattern,
                          kafka.end_offsets, settings, lambda: deadline is not None and time.monotonic() >= deadline,
                          reporter, run_id=context.run.run_id)
     except off.RetentionLossError as e:

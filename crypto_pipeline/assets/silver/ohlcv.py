@@ -1,5 +1,6 @@
 """silver_ohlcv: Binance-exact candles at 1m/5m/15m/1h/4h/1d from bronze trades, incrementally."""
 
+import os
 from typing import Optional
 
 from dagster import (AssetExecutionContext, AssetKey, AutomationCondition, Config, MaterializeResult, MetadataValue,
@@ -22,9 +23,14 @@ class OhlcvConfig(Config):
     min_quality_score: Optional[float] = Field(None, description="exclude trades whose bronze quality_score is below")
 
 
+# Bronze trades commit every few seconds; silver follows on a cadence instead of after every bronze
+# report, so a 2-core host is not running silver back to back (each run is a Spark JVM of its own).
+SILVER_CRON = os.environ.get("SILVER_SCHEDULE_CRON", "*/5 * * * *")
+
+
 @asset(
     deps=[BRONZE_TRADES],
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=AutomationCondition.on_cron(SILVER_CRON),
     description="OHLCV candles (1m 5m 15m 1h 4h 1d) with Binance kline semantics from bronze trades: exact "
                 "decimals, flat empty candles, is_final once the trade watermark passes close_time. Each run "
                 "reads only new bronze commits (Hudi incremental) and restates exactly the candles they touch.",

@@ -194,8 +194,9 @@ def test_kill_mid_write_then_rerun_is_exactly_once(ctx):
 def _stream(ctx, **config):
     from crypto_pipeline.assets.bronze.stream_job import bronze_stream_job
 
+    resources = {**ctx["resources"], "spark_stream": ctx["resources"]["spark"]}  # one SparkSession per process
     return bronze_stream_job.execute_in_process(run_config={"ops": {"bronze_stream": {"config": config}}},
-                                                instance=ctx["instance"], resources=ctx["resources"],
+                                                instance=ctx["instance"], resources=resources,
                                                 raise_on_error=False)
 
 
@@ -220,7 +221,7 @@ def test_stream_job_writes_while_data_flows_and_restarts_exactly_once(ctx):
     th = threading.Thread(target=live)
     th.start()
     try:
-        r1 = _stream(ctx, stop_after_s=60, full_every_s=20, report_every_s=15, min_cycle_s=1)
+        r1 = _stream(ctx, stop_after_s=60, full_every_s=20, report_every_s=15, fast_interval_s=1)
     finally:
         stop.set()
         th.join()

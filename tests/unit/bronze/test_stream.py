@@ -10,38 +10,51 @@ from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, s: float) -> None:
-        self.t += s
+class FakeContext:
+    def setLocalProperty(self, key, value):  # noqa: N802 - Spark's name
+        pass
 
 
-def test_first_cycle_is_full_then_fast_until_the_full_period_passed(monkeypatch):
-    clock, calls, seen = Clock(), [], []
+class FakeSpark:
+    sparkContext = FakeContext()
 
-    def fake_run_bronze(spark, bucket, bootstrap, pattern, wm, **kw):
-        calls.append(kw["tables"])
-        clock.t += 5  # every cycle takes 5 s
-        names = kw["tables"] or tuple(BRONZE_TABLES)
+
+def _fake_run_bronze(calls, fail_on=None):
+    def run(spark, bucket, bootstrap, pattern, wm, **kw):
+        names = kw["tables"]
+        if fail_on and fail_on in names:
+            raise RuntimeError("S3 down")
+        calls.append(names)
         plan = off.plan_run({}, {n: {} for n in names})
-        return RunResult(plan, 10, {n: TableResult(rows=1, max_event_ms=0) for n in names}, 1000, 5.0)
+        return RunResult(plan, 10, {n: TableResult(rows=1, max_event_ms=0) for n in names}, 1000, 0.01)
+    return run
 
-    monkeypatch.setattr(stream, "run_bronze", fake_run_bronze)
-    monkeypatch.setattr(stream.time, "monotonic", clock.monotonic)
-    state = run_loop(None, "b", "k", "p", lambda: {}, LoopSettings(full_every_s=20), lambda: len(calls) >= 9,
-                     seen.append, sleep=clock.sleep)
-    assert calls[0] is None and calls[1:4] == [("trades",)] * 3 and calls[4] is None   # full at t=0, 20, 40
-    assert [c.full for c in seen] == [True, False, False, False, True, False, False, False, True]
-    assert state.cycles == 9 and state.full_cycles == 3 and state.rows["trades"] == 9 and state.rows["quarantine"] == 3
+
+def test_fast_loop_writes_hot_tables_often_slow_loop_the_rest(monkeypatch):
+    calls, seen = [], []
+    monkeypatch.setattr(stream, "run_bronze", _fake_run_bronze(calls))
+    fast_cycles = lambda: sum(1 for c in seen if not c.full)  # noqa: E731
+    state = run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01, full_every_s=0.2),
+                     lambda: fast_cycles() >= 40, seen.append)
+    slow = tuple(n for n in BRONZE_TABLES if n != "trades")
+    assert set(calls) == {("trades",), slow}                       # two disjoint writers, one per table
+    assert 1 <= sum(c.full for c in seen) < fast_cycles()          # the rest runs, but less often
+    assert seen[0].number == 1 and [c.number for c in seen] == list(range(1, len(seen) + 1))
+    assert state.rows["trades"] == fast_cycles() and state.rows["quarantine"] == state.full_cycles
+
+
+def test_a_failure_in_the_slow_loop_stops_both_and_is_raised(monkeypatch):
+    calls = []
+    monkeypatch.setattr(stream, "run_bronze", _fake_run_bronze(calls, fail_on="quarantine"))
+    with pytest.raises(RuntimeError, match="S3 down"):
+        run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01), lambda: False,
+                 lambda c: None)
+    assert set(calls) <= {("trades",)}  # the slow loop never wrote; the fast one stopped
 
 
 @pytest.mark.parametrize("kw, msg", [({"fast_tables": ("nope",)}, "unknown bronze tables"),
-                                     ({"fast_tables": ("quarantine",)}, "full cycles only"),
+                                     ({"fast_tables": ("quarantine",)}, "slow loop"),
+                                     ({"fast_tables": ()}, "at least one"),
                                      ({"full_every_s": 0}, "full_every_s")])
 def test_settings_reject_what_would_silently_misbehave(kw, msg):
     with pytest.raises(ValueError, match=msg):

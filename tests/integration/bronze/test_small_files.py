@@ -1,0 +1,38 @@
+"""Small files on real Hudi + MinIO: frequent tiny commits never rewrite a file, and inline clustering
+merges them, so a partition does not keep one file per commit (the bronze file-sizing settings, with the
+clustering period shortened from 60 commits to 4 to keep the test short)."""
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from crypto_pipeline.lakehouse.hudi import hudi_options
+from crypto_pipeline.lakehouse.tables import TRADES
+from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
+from tests.integration.bronze.helpers import make_bucket
+
+COMMITS, CLUSTER_EVERY = 9, 4
+
+
+def _batch(spark, first_id: int, n: int):
+    rows = [("XSMALLUSDT", i, "100.5", "0.1", 1_752_572_400_000 + i, "2025-07-15") for i in range(first_id, first_id + n)]
+    df = spark.createDataFrame(rows, "symbol string, trade_id long, price string, quantity string, trade_time_ms long, dt string")
+    return df.withColumn("price", F.col("price").cast("decimal(38,18)")).withColumn("quantity", F.col("quantity").cast("decimal(38,18)"))
+
+
+def test_tiny_commits_are_clustered_instead_of_piling_up(minio_stack):
+    env = minio_stack.env()
+    bucket = make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"])
+    spark = local_session(spark_conf(default_jars_dir(), env["S3_ENDPOINT"], env["MINIO_ROOT_USER"],
+                                     env["MINIO_ROOT_PASSWORD"], "local[2]", "1g", 2))
+    path = f"s3a://{bucket}/bronze/small_files_trades"
+    opts = {**hudi_options(TRADES), "hoodie.clustering.inline.max.commits": str(CLUSTER_EVERY)}
+    files_after = []
+    for c in range(COMMITS):
+        _batch(spark, c * 10, 10).write.format("hudi").options(**opts).mode("append").save(path)
+        df = spark.read.format("hudi").load(path)
+        files_after.append(df.select(F.input_file_name()).distinct().count())
+    assert files_after[1] == 2 and files_after[2] == 3   # a commit adds a file; it never rewrites the last one
+    assert max(files_after) <= CLUSTER_EVERY + 1          # clustering merged them before they piled up
+    assert files_after[-1] < COMMITS
+    rows = spark.read.format("hudi").load(path)
+    assert rows.count() == COMMITS * 10 and rows.select("trade_id").distinct().count() == COMMITS * 10
