@@ -5,6 +5,7 @@ from dagster_pyspark import PySparkResource
 
 from crypto_pipeline.assets.silver.ohlcv import silver_ohlcv
 from crypto_pipeline.resources.s3 import S3Resource
+from crypto_pipeline.resources.spark import run_as_background
 from crypto_pipeline.silver.indicators_job import update_indicators
 from crypto_pipeline.silver.tables import INDICATOR_STATE, INDICATORS, OHLCV, silver_path
 
@@ -12,13 +13,16 @@ from crypto_pipeline.silver.tables import INDICATOR_STATE, INDICATORS, OHLCV, si
 @asset(
     deps=[silver_ohlcv],
     automation_condition=AutomationCondition.eager(),
+    pool="silver_writer",
     description="SMA(20,50,200), EMA(12,26,50), RSI(14), MACD(12,26,9), BBANDS(20,2,2) exactly as TA-Lib computes "
                 "them, over each (symbol, interval) series of final candles from its first candle. Incremental: "
                 "carries the loop state, or recomputes from the origin when a late trade restated history.",
     metadata={"table": "silver/indicators", "state_table": "silver/indicator_state"},
 )
 def silver_indicators(context: AssetExecutionContext, spark: PySparkResource, s3: S3Resource) -> MaterializeResult:
-    res = update_indicators(spark.spark_session, silver_path(s3.bucket, OHLCV), silver_path(s3.bucket, INDICATORS),
+    session = spark.spark_session
+    run_as_background(session)  # bronze_stream keeps its CPU share on a small host
+    res = update_indicators(session, silver_path(s3.bucket, OHLCV), silver_path(s3.bucket, INDICATORS),
                             silver_path(s3.bucket, INDICATOR_STATE))
     context.log.info("silver_indicators: %s", res)
     return MaterializeResult(metadata={

@@ -9,6 +9,7 @@ from dagster_pyspark import PySparkResource
 from pydantic import Field
 
 from crypto_pipeline.resources.s3 import S3Resource
+from crypto_pipeline.resources.spark import run_as_background
 from crypto_pipeline.silver.ohlcv_job import update_ohlcv
 from crypto_pipeline.silver.quality import OutlierRule
 from crypto_pipeline.silver.tables import OHLCV, bronze_table_path, silver_path
@@ -30,7 +31,8 @@ SILVER_CRON = os.environ.get("SILVER_SCHEDULE_CRON", "*/5 * * * *")
 
 @asset(
     deps=[BRONZE_TRADES],
-    automation_condition=AutomationCondition.on_cron(SILVER_CRON),
+    automation_condition=AutomationCondition.on_cron(SILVER_CRON) & ~AutomationCondition.in_progress(),
+    pool="silver_writer",  # one silver run at a time (Hudi tables with one writer each)
     description="OHLCV candles (1m 5m 15m 1h 4h 1d) with Binance kline semantics from bronze trades: exact "
                 "decimals, flat empty candles, is_final once the trade watermark passes close_time. Each run "
                 "reads only new bronze commits (Hudi incremental) and restates exactly the candles they touch.",
@@ -40,7 +42,9 @@ SILVER_CRON = os.environ.get("SILVER_SCHEDULE_CRON", "*/5 * * * *")
 def silver_ohlcv(context: AssetExecutionContext, config: OhlcvConfig, spark: PySparkResource,
                  s3: S3Resource) -> MaterializeResult:
     rule = OutlierRule(config.max_deviation, config.min_trades, config.min_quality_score)
-    res = update_ohlcv(spark.spark_session, bronze_table_path(s3.bucket, "trades"), silver_path(s3.bucket, OHLCV), rule)
+    session = spark.spark_session
+    run_as_background(session)  # bronze_stream keeps its CPU share on a small host
+    res = update_ohlcv(session, bronze_table_path(s3.bucket, "trades"), silver_path(s3.bucket, OHLCV), rule)
     context.log.info("silver_ohlcv: %s", res)
     excluded = sum(res.excluded.values())
     return MaterializeResult(metadata={
