@@ -108,6 +108,8 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
         kafka = read_kafka(spark, bootstrap, pattern, p)
     else:  # nothing new, but some table's checkpoint must move (e.g. a table created after the others)
         kafka = spark.createDataFrame([], "topic string, partition int, offset long, timestamp timestamp, key binary, value binary")
+    if QUARANTINE.name not in names and (keep := parse.key_prefilter(set(names))) is not None:
+        kafka = kafka.where(keep)  # other streams' records are not even parsed (their tables move on their own)
     env = parse.envelopes(kafka).persist(StorageLevel.MEMORY_AND_DISK)
     n_read = env.count()
 

@@ -187,3 +187,19 @@ def quarantine_rows(env_df: DataFrame, per_table: list[tuple[TableDef, DataFrame
     parts += [quarantine_shape(df.where(F.col("_reason").isNotNull()), F.concat(F.lit(f"{t.name}:"), F.col("_reason")))
               for t, df in per_table]
     return reduce(DataFrame.unionByName, parts)
+
+
+# Kafka message key = stream name (ARCHITECTURE.md); its suffix says which table a record belongs to.
+STREAM_KEY_TABLE: tuple[tuple[str, str], ...] = (
+    (r"@trade$", "trades"), (r"@aggTrade$", "agg_trades"), (r"@kline_", "klines"), (r"@bookTicker$", "book_ticker"),
+    (r"@(ticker|miniTicker)", "tickers"), (r"@depth", "depth"))
+
+
+def key_prefilter(tables: set[str]) -> Column | None:
+    """A cheap condition on the raw Kafka key that drops records of streams whose tables are not being
+    written (the fast loop parses trades only, not the order book). Records with no key or a key of no
+    known stream are kept, so nothing of a written table is skipped unparsed. None = keep everything."""
+    other = [pattern for pattern, table in STREAM_KEY_TABLE if table not in tables]
+    if not other:
+        return None
+    return F.col("key").isNull() | ~F.col("key").cast("string").rlike("|".join(f"(?:{p})" for p in other))

@@ -94,3 +94,16 @@ def test_offset_filter_skips_rows_a_table_already_committed(spark):
     cond = parse.offset_filter({"crypto_raw_btcusdt": {0: 3}}, {"crypto_raw_btcusdt": {0: 0}})
     assert [r.kafka_offset for r in e.where(cond).collect()] == [3, 4]
     assert parse.offset_filter({"t": {0: 0}}, {"t": {0: 0}}) is None
+
+
+def test_key_prefilter_skips_only_streams_of_tables_not_written(spark):
+    from crypto_pipeline.assets.bronze.parse import key_prefilter
+
+    keys = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@kline_1m", "btcusdt@bookTicker", "btcusdt@ticker",
+            "btcusdt@miniTicker", "btcusdt@ticker_1h", "btcusdt@depth5", "btcusdt@depth@100ms", None, "odd-key"]
+    df = spark.createDataFrame([(k.encode() if k else None,) for k in keys], "key binary")
+    kept = lambda tables: sorted(str(r.key.decode() if r.key else None) for r in df.where(key_prefilter(tables)).collect())  # noqa: E731
+    assert kept({"trades"}) == sorted(["btcusdt@trade", "None", "odd-key"])
+    assert kept({"tickers", "book_ticker"}) == sorted(["btcusdt@bookTicker", "btcusdt@ticker", "btcusdt@miniTicker",
+                                                        "btcusdt@ticker_1h", "None", "odd-key"])
+    assert key_prefilter({"trades", "agg_trades", "klines", "tickers", "depth", "book_ticker"}) is None
