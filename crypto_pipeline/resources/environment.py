@@ -31,7 +31,7 @@ def resources_from_env() -> dict:
         # the long-running bronze_stream_job: small bounded batches, so a smaller heap (it is resident all day)
         "spark_stream": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""),
                                          os.environ.get("MINIO_ROOT_PASSWORD", ""),
-                                         driver_memory=os.environ.get("BRONZE_STREAM_DRIVER_MEMORY", "1g"),
+                                         driver_memory=os.environ.get("BRONZE_STREAM_DRIVER_MEMORY", "768m"),
                                          shuffle_partitions=2,
                                          # two loops share the session; FAIR keeps trades from queuing behind
                                          # the slow loop's stages

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from dagster import (AssetKey, AssetMaterialization, Config, DagsterRunStatus, DefaultSensorStatus, Failure,
                      MetadataValue, OpExecutionContext, RunRequest, RunsFilter, SensorEvaluationContext, SkipReason,
-                     job, op, sensor)
+                     in_process_executor, job, op, sensor)
 from dagster_pyspark import PySparkResource
 from pydantic import Field
 
@@ -129,7 +129,8 @@ def bronze_stream(context: OpExecutionContext, config: BronzeStreamConfig, spark
 
 @job(description="Keeps bronze fresh: one long-running Spark session writing the bronze tables every few "
                  "seconds. Started by bronze_stream_keeper; stop it by terminating the run.",
-     tags={"crypto/writer": "bronze"})
+     tags={"crypto/writer": "bronze"},
+     executor_def=in_process_executor)  # one op: no step subprocess (a resident Python process saved)
 def bronze_stream_job():
     bronze_stream()
 

@@ -59,7 +59,12 @@ class Feed:
 
     def send(self, symbol: str, stream: str, payload: dict | None = None, raw: bytes | None = None) -> None:
         value = raw if raw is not None else build_envelope(stream, symbol, Source.SIMULATOR, payload, int(time.time() * 1000))
-        self.p.produce(topic_for(symbol), key=stream.encode(), value=value)
+        while True:
+            try:
+                self.p.produce(topic_for(symbol), key=stream.encode(), value=value)
+                break
+            except BufferError:  # local queue full (large feeds): let deliveries drain, then retry
+                self.p.poll(0.5)
         self.p.poll(0)
 
     def trades(self, symbol: str, ids) -> None:
