@@ -2,9 +2,15 @@
 (started lazily, only the services a test asks for)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from infra.layout import Layout
+
+# Silver assets materialised in-process would renice the whole test session (and its shared Spark JVM);
+# the priority helper has its own tests with explicit values.
+os.environ.setdefault("SPARK_BATCH_NICENESS", "0")
 
 
 LAYER_DIRS = ("unit", "integration", "e2e", "bench")
