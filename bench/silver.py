@@ -61,6 +61,12 @@ FROM t CROSS JOIN iv GROUP BY ALL
 """
 
 
+def timed(fn, *args):
+    """(result, seconds) of one call."""
+    t = time.monotonic()
+    return fn(*args), time.monotonic() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trades", type=int, default=10_000_000)
@@ -113,13 +119,9 @@ def main() -> None:
         out["spark_candles"] = n_sp
 
         # full silver build from bronze Hudi: OHLCV (all intervals, gap fill, outlier rule) + indicators
-        t = time.monotonic()
-        r1 = update_ohlcv(spark, bronze, silver)
-        out["silver_ohlcv_full_s"] = time.monotonic() - t
+        r1, out["silver_ohlcv_full_s"] = timed(update_ohlcv, spark, bronze, silver)
         out["silver_ohlcv_full_steps_s"] = r1.seconds
-        t = time.monotonic()
-        r2 = update_indicators(spark, silver, ind, state)
-        out["silver_indicators_full_s"] = time.monotonic() - t
+        r2, out["silver_indicators_full_s"] = timed(update_indicators, spark, silver, ind, state)
         out["silver_indicators_full_steps_s"] = r2.seconds
         out["full_build_s"] = out["silver_ohlcv_full_s"] + out["silver_indicators_full_s"]
         out["ratio_full_build_vs_duckdb"] = out["full_build_s"] / out["duckdb_ohlcv_s"]
@@ -131,15 +133,11 @@ def main() -> None:
         more = synth_trades(spark, per_min, args.symbols, 60_000, t_start=end, id_offset=args.trades)
         more.write.format("hudi").options(**BRONZE_OPTS).option("hoodie.datasource.write.operation", "upsert") \
             .mode("append").save(bronze)
-        t = time.monotonic()
-        r3 = update_ohlcv(spark, bronze, silver)
-        out["incr_ohlcv_s"] = time.monotonic() - t
+        r3, out["incr_ohlcv_s"] = timed(update_ohlcv, spark, bronze, silver)
         out["incr_ohlcv_steps_s"] = r3.seconds
         out["incr_trades"] = r3.trades_read
         out["incr_candles_written"] = r3.candles_written
-        t = time.monotonic()
-        r4 = update_indicators(spark, silver, ind, state)
-        out["incr_indicators_s"] = time.monotonic() - t
+        r4, out["incr_indicators_s"] = timed(update_indicators, spark, silver, ind, state)
         out["incr_indicators_series_carried"] = r4.series_carried
         out["incremental_total_s"] = out["incr_ohlcv_s"] + out["incr_indicators_s"]
         print(json.dumps(out, indent=2, default=str))

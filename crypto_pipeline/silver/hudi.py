@@ -80,6 +80,14 @@ def read_checkpoint(spark: SparkSession, path: str, lookback: int = 50) -> dict 
     return None
 
 
+def pending_commits(spark: SparkSession, own_path: str, upstream_path: str, key: str) -> tuple[dict, str | None, str | None]:
+    """(own checkpoint, begin, end): the upstream completion-time range this table has not consumed yet,
+    ``begin`` from the own table's checkpoint under ``key``; ``end`` is None or equals ``begin`` when there
+    is nothing new (the caller's run is a no-op)."""
+    ckpt = read_checkpoint(spark, own_path) or {}
+    return ckpt, ckpt.get(key), latest_completion_time(spark, upstream_path)
+
+
 def read_incremental(spark: SparkSession, path: str, begin: str | None, end: str) -> DataFrame:
     """Records written by commits completed in (begin, end]; begin None = from the table's start
     (falls back to a full scan if early commits were archived)."""

@@ -63,9 +63,7 @@ def _series_rows(key, candles, states: dict, write_from: dict):
 def update_indicators(spark: SparkSession, silver_ohlcv: str, indicators_path: str, state_path: str,
                       parallelism: int = 2, now_ms: int | None = None) -> IndicatorRunResult:
     res, t0 = IndicatorRunResult(), time.monotonic()
-    ckpt = hudi.read_checkpoint(spark, indicators_path) or {}
-    res.ohlcv_begin = ckpt.get("silver_ohlcv")
-    res.ohlcv_end = hudi.latest_completion_time(spark, silver_ohlcv)
+    _, res.ohlcv_begin, res.ohlcv_end = hudi.pending_commits(spark, indicators_path, silver_ohlcv, "silver_ohlcv")
     if res.ohlcv_end is None or res.ohlcv_begin == res.ohlcv_end:
         res.skipped = True
         return res

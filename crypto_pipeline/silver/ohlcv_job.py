@@ -80,9 +80,7 @@ def update_ohlcv(spark: SparkSession, bronze_trades: str, silver_ohlcv: str, rul
                  parallelism: int = 2, now_ms: int | None = None) -> OhlcvRunResult:
     """Bring silver_ohlcv up to date with bronze trades (idempotent; see module doc)."""
     res, t0 = OhlcvRunResult(), time.monotonic()
-    ckpt = hudi.read_checkpoint(spark, silver_ohlcv) or {}
-    res.bronze_begin = ckpt.get("bronze_trades")
-    res.bronze_end = hudi.latest_completion_time(spark, bronze_trades)
+    ckpt, res.bronze_begin, res.bronze_end = hudi.pending_commits(spark, silver_ohlcv, bronze_trades, "bronze_trades")
     if res.bronze_end is None or res.bronze_begin == res.bronze_end:
         res.skipped = True
         return res

@@ -114,9 +114,10 @@ def bronze_stream(context: OpExecutionContext, config: BronzeStreamConfig, spark
     context.log.info(f"bronze stream starting: {settings.fast_tables} every {settings.fast_interval_s:g}s, "
                      f"{settings.slow_tables} every {settings.full_every_s:g}s, topics /{kafka.topic_pattern}/, bucket {s3.bucket}")
     try:
-        state = run_loop(spark_stream.spark_session, s3.bucket, kafka.bootstrap_servers, kafka.topic_pattern,
-                         kafka.end_offsets, settings, lambda: deadline is not None and time.monotonic() >= deadline,
-                         reporter, run_id=context.run.run_id)
+        with kafka.watermark_reader() as end_offsets:
+            state = run_loop(spark_stream.spark_session, s3.bucket, kafka.bootstrap_servers, kafka.topic_pattern,
+                             end_offsets, settings, lambda: deadline is not None and time.monotonic() >= deadline,
+                             reporter, run_id=context.run.run_id)
     except off.RetentionLossError as e:
         from crypto_pipeline.assets.bronze.assets import record_loss
 
