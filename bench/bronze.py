@@ -26,7 +26,8 @@ def main() -> None:
     a = ap.parse_args()
 
     from crypto_pipeline.assets.bronze import parse
-    from crypto_pipeline.assets.bronze.job import prepare_session, read_kafka, run_bronze
+    from crypto_pipeline.assets.bronze.job import prepare_session, run_bronze
+    from crypto_pipeline.lakehouse.kafka_batch import read_with_spark
     from crypto_pipeline.lakehouse import offsets as off
     from crypto_pipeline.lakehouse.tables import TRADES
     from crypto_pipeline.resources.kafka import KafkaResource
@@ -54,7 +55,7 @@ def main() -> None:
 
         def parquet_once() -> float:
             t0 = time.monotonic()
-            env = parse.envelopes(read_kafka(spark, s.kafka_bootstrap, kafka.topic_pattern, plan))
+            env = parse.envelopes(read_with_spark(spark, s.kafka_bootstrap, kafka.topic_pattern, plan))
             parse.valid(parse.stream_rows(env, TRADES), TRADES).write.mode("overwrite").partitionBy("symbol", "dt") \
                 .parquet(f"s3a://{bucket}/bench/parquet_trades")
             return time.monotonic() - t0

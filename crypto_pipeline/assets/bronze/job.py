@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from crypto_pipeline.assets.bronze import parse
 from crypto_pipeline.lakehouse import offsets as off
+from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, reader_for
 from crypto_pipeline.lakehouse.hudi import hudi_options, read_checkpoint
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 
@@ -62,13 +63,6 @@ def plan(spark: SparkSession, bucket: str, watermarks: off.Watermarks, max_per_p
     return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss)
 
 
-def read_kafka(spark: SparkSession, bootstrap: str, pattern: str, p: off.Plan) -> DataFrame:
-    starting, ending = p.kafka_json()
-    return (spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap)
-            .option("subscribePattern", pattern).option("startingOffsets", starting)
-            .option("endingOffsets", ending).option("failOnDataLoss", "true").load())
-
-
 def _summary(df: DataFrame, time_col: str | None) -> TableResult:
     aggs = [F.count(F.lit(1)).alias("n"), F.max("ingest_time_ms").alias("mi")]
     if time_col:
@@ -89,7 +83,8 @@ def write_table(spark: SparkSession, df: DataFrame, table: TableDef, path: str, 
 
 def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, watermarks: off.Watermarks, *,
                max_per_partition: int | None = None, accept_data_loss: bool = False, run_id: str | None = None,
-               write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None) -> RunResult:
+               write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None,
+               driver_reader: DriverKafkaReader | None = None) -> RunResult:
     """Plan, read once, split, write ``tables`` (default: all). Raises RetentionLossError before writing.
 
     A subset reads Kafka only from the subset's own checkpoints. With the quarantine in the subset, the
@@ -104,12 +99,13 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
     p = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names)
     if p.total == 0 and not any(p.changed(n) for n in names):
         return RunResult(p, 0, {n: TableResult() for n in names}, int(time.time() * 1000), time.monotonic() - t0)
-    if p.total:
-        kafka = read_kafka(spark, bootstrap, pattern, p)
-    else:  # nothing new, but some table's checkpoint must move (e.g. a table created after the others)
-        kafka = spark.createDataFrame([], "topic string, partition int, offset long, timestamp timestamp, key binary, value binary")
-    if QUARANTINE.name not in names and (keep := parse.key_prefilter(set(names))) is not None:
-        kafka = kafka.where(keep)  # other streams' records are not even parsed (their tables move on their own)
+    # with nothing new the batch is empty, but some table's checkpoint must move (a table created later);
+    # without the quarantine, other streams' records are not even parsed (their tables move on their own)
+    keep = parse.key_prefilter(set(names)) if QUARANTINE.name not in names else None
+    kafka = reader_for(spark, bootstrap, pattern, driver_reader,
+                       parse.key_keep(set(names)) if keep is not None else None)(p)
+    if keep is not None:
+        kafka = kafka.where(keep)
     env = parse.envelopes(kafka).persist(StorageLevel.MEMORY_AND_DISK)
     n_read = env.count()
 

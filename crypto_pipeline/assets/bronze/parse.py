@@ -4,7 +4,9 @@ Validation is expressed as ordered (condition, reason) pairs per table; the firs
 and the row goes to bronze/quarantine with its raw value, so bad input never stops a run."""
 from __future__ import annotations
 
+import re
 from functools import reduce
+from typing import Callable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -195,11 +197,23 @@ STREAM_KEY_TABLE: tuple[tuple[str, str], ...] = (
     (r"@(ticker|miniTicker)", "tickers"), (r"@depth", "depth"))
 
 
+def _other_streams(tables: set[str]) -> str | None:
+    other = [pattern for pattern, table in STREAM_KEY_TABLE if table not in tables]
+    return "|".join(f"(?:{p})" for p in other) if other else None
+
+
 def key_prefilter(tables: set[str]) -> Column | None:
     """A cheap condition on the raw Kafka key that drops records of streams whose tables are not being
     written (the fast loop parses trades only, not the order book). Records with no key or a key of no
     known stream are kept, so nothing of a written table is skipped unparsed. None = keep everything."""
-    other = [pattern for pattern, table in STREAM_KEY_TABLE if table not in tables]
-    if not other:
+    other = _other_streams(tables)
+    return None if other is None else F.col("key").isNull() | ~F.col("key").cast("string").rlike(other)
+
+
+def key_keep(tables: set[str]) -> Callable[[bytes | None], bool] | None:
+    """:func:`key_prefilter` for records still in the driver (the same patterns, applied before Spark)."""
+    other = _other_streams(tables)
+    if other is None:
         return None
-    return F.col("key").isNull() | ~F.col("key").cast("string").rlike("|".join(f"(?:{p})" for p in other))
+    match = re.compile(other.encode()).search
+    return lambda key: key is None or match(key) is None

@@ -56,14 +56,15 @@ class Reporter:
         self.context, self.every_s = context, every_s
         self.window: dict[str, _TableWindow] = {}
         self.cycles = self.full = 0
-        self.cycle_s: list[float] = []
+        self.fast_s: list[float] = []       # fast cycle durations in this window
+        self.slow_s: list[float] = []       # slow cycle durations in this window
         self.opened = time.monotonic()
 
     def __call__(self, cycle: Cycle) -> None:
         res = cycle.result
         self.cycles += 1
         self.full += cycle.full
-        self.cycle_s.append(res.seconds)
+        (self.slow_s if cycle.full else self.fast_s).append(res.seconds)
         fresh = cycle.freshness_ms
         for name, t in res.tables.items():
             w = self.window.setdefault(name, _TableWindow())
@@ -93,10 +94,12 @@ class Reporter:
             self.context.log_event(AssetMaterialization(asset_key=AssetKey(BRONZE_TABLES[name].asset_name),
                                                         metadata=meta))
         self.context.log.info(
-            f"bronze stream: {self.cycles} cycles ({self.full} slow) in {span:.0f}s, cycle p50 "
-            f"{statistics.median(self.cycle_s):.1f}s max {max(self.cycle_s):.1f}s, rows "
+            f"bronze stream: {self.cycles} cycles in {span:.0f}s, fast p50 "
+            f"{statistics.median(self.fast_s) if self.fast_s else 0:.1f}s max {max(self.fast_s, default=0):.1f}s, slow "
+            + (", ".join(f"{sec:.1f}s" for sec in self.slow_s) or "none") + "; rows "
             + ", ".join(f"{n}={w.rows}" for n, w in self.window.items() if w.rows))
-        self.window, self.cycles, self.full, self.cycle_s, self.opened = {}, 0, 0, [], time.monotonic()
+        self.window, self.cycles, self.full, self.fast_s, self.slow_s = {}, 0, 0, [], []
+        self.opened = time.monotonic()
 
 
 @op(pool=BRONZE_POOL, description="Kafka crypto_raw_* -> bronze Hudi tables continuously (bounded batches, "
@@ -136,14 +139,25 @@ def bronze_stream_job():
     bronze_stream()
 
 
+def _interrupted(context: SensorEvaluationContext, run_id: str) -> bool:
+    """The run was killed from outside (the stack stopping, SIGTERM) rather than failing on its own: no
+    reason to wait before the next one (``./stop.sh`` can kill a run the keeper started a moment before)."""
+    from dagster import DagsterEventType
+
+    records = context.instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records
+    return any("interrupted" in (r.event_log_entry.dagster_event.message or "") for r in records
+               if r.event_log_entry.dagster_event is not None)
+
+
 @sensor(job=bronze_stream_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
         description=f"Starts bronze_stream_job when none is queued or running (after a failure it waits "
-                    f"{RESTART_BACKOFF_S}s, so a broken dependency does not produce a failed run every tick).")
+                    f"{RESTART_BACKOFF_S}s, so a broken dependency does not produce a failed run every tick; "
+                    f"not after a run killed from outside).")
 def bronze_stream_keeper(context: SensorEvaluationContext):
     runs = context.instance.get_runs(filters=RunsFilter(job_name=bronze_stream_job.name), limit=1)
     if runs and runs[0].status in ACTIVE:
         return SkipReason(f"bronze stream run {runs[0].run_id} is {runs[0].status.value.lower()}")
-    if runs and runs[0].status == DagsterRunStatus.FAILURE:
+    if runs and runs[0].status == DagsterRunStatus.FAILURE and not _interrupted(context, runs[0].run_id):
         record = context.instance.get_run_record_by_id(runs[0].run_id)
         ended = record.end_time if record and record.end_time else time.time()
         wait = RESTART_BACKOFF_S - (time.time() - ended)

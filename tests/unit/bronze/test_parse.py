@@ -107,3 +107,9 @@ def test_key_prefilter_skips_only_streams_of_tables_not_written(spark):
     assert kept({"tickers", "book_ticker"}) == sorted(["btcusdt@bookTicker", "btcusdt@ticker", "btcusdt@miniTicker",
                                                         "btcusdt@ticker_1h", "None", "odd-key"])
     assert key_prefilter({"trades", "agg_trades", "klines", "tickers", "depth", "book_ticker"}) is None
+    # the driver-side twin keeps exactly the same keys
+    from crypto_pipeline.assets.bronze.parse import key_keep
+    for tables in ({"trades"}, {"tickers", "book_ticker"}, {"depth"}):
+        keep = key_keep(tables)
+        assert sorted(str(k) for k in keys if keep(k.encode() if k else None)) == kept(tables)
+    assert key_keep({"trades", "agg_trades", "klines", "tickers", "depth", "book_ticker"}) is None

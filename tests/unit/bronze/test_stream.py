@@ -34,7 +34,7 @@ def test_fast_loop_writes_hot_tables_often_slow_loop_the_rest(monkeypatch):
     calls, seen = [], []
     monkeypatch.setattr(stream, "run_bronze", _fake_run_bronze(calls))
     fast_cycles = lambda: sum(1 for c in seen if not c.full)  # noqa: E731
-    state = run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01, full_every_s=0.2),
+    state = run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01, full_every_s=0.2, driver_read_max=0),
                      lambda: fast_cycles() >= 40, seen.append)
     slow = tuple(n for n in BRONZE_TABLES if n != "trades")
     assert set(calls) == {("trades",), slow}                       # two disjoint writers, one per table
@@ -47,7 +47,7 @@ def test_a_failure_in_the_slow_loop_stops_both_and_is_raised(monkeypatch):
     calls = []
     monkeypatch.setattr(stream, "run_bronze", _fake_run_bronze(calls, fail_on="quarantine"))
     with pytest.raises(RuntimeError, match="S3 down"):
-        run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01), lambda: False,
+        run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01, driver_read_max=0), lambda: False,
                  lambda c: None)
     assert set(calls) <= {("trades",)}  # the slow loop never wrote; the fast one stopped
 
@@ -73,9 +73,19 @@ def test_keeper_starts_one_stream_run_and_backs_off_after_a_failure():
         assert isinstance(skip, SkipReason) and "restarting in" in skip.skip_message
 
 
-def _set_status(inst, run, status):
+def _set_status(inst, run, status, message=None):
     from dagster._core.events import DagsterEvent, DagsterEventType
 
     event_type = {DagsterRunStatus.STARTED: DagsterEventType.RUN_START,
                   DagsterRunStatus.FAILURE: DagsterEventType.RUN_FAILURE}[status]
-    inst.report_dagster_event(DagsterEvent(event_type.value, job_name=run.job_name), run_id=run.run_id)
+    inst.report_dagster_event(DagsterEvent(event_type.value, job_name=run.job_name, message=message), run_id=run.run_id)
+
+
+def test_keeper_restarts_at_once_after_a_run_killed_from_outside():
+    with DagsterInstance.ephemeral() as inst:
+        run = inst.create_run_for_job(bronze_stream_job, run_config={})
+        _set_status(inst, run, DagsterRunStatus.STARTED)
+        _set_status(inst, run, DagsterRunStatus.FAILURE, message=(
+            'Execution of run for "bronze_stream_job" failed. Execution was interrupted unexpectedly. '
+            "No user initiated termination request was found, treating as failure."))
+        assert isinstance(bronze_stream_keeper(build_sensor_context(instance=inst)), RunRequest)
