@@ -22,6 +22,7 @@ from crypto_pipeline.lakehouse.offsets import Plan
 
 log = logging.getLogger(__name__)
 KeyFilter = Callable[[bytes | None], bool]  # Kafka key -> keep the record
+DRIVER_READ_MAX = 100_000  # records; a larger batch (a catch-up) is read by Spark
 
 # the driver path builds this and converts the timestamp like Spark's Kafka source does
 _DRIVER_SCHEMA = StructType([
@@ -53,7 +54,7 @@ class DriverKafkaReader:
     Nothing is committed to Kafka (the checkpoint lives in the Hudi commit); the group id only names the
     client. Reads stop at the planned end offset of each partition, never at whatever arrived since."""
 
-    def __init__(self, bootstrap: str, max_records: int = 20_000, timeout_s: float = 30.0) -> None:
+    def __init__(self, bootstrap: str, max_records: int = DRIVER_READ_MAX, timeout_s: float = 30.0) -> None:
         from confluent_kafka import Consumer
 
         self.max_records, self.timeout_s = max_records, timeout_s
@@ -67,6 +68,12 @@ class DriverKafkaReader:
     def close(self) -> None:
         self._consumer.close()
 
+    def __enter__(self) -> "DriverKafkaReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def read(self, spark: SparkSession, plan: Plan, keep: KeyFilter | None = None) -> DataFrame | None:
         """The planned records (those whose key ``keep`` accepts) as a DataFrame, or None when the batch is
         too large for the driver (or did not arrive in ``timeout_s``); the caller then reads it with Spark."""
@@ -74,10 +81,9 @@ class DriverKafkaReader:
 
         if plan.total > self.max_records:
             return None
-        todo = {(t, p): end for t, p, start, end in plan.ranges() if end > start}
-        if not todo:
-            return empty_batch(spark)
-        self._consumer.assign([TopicPartition(t, p, start) for t, p, start, end in plan.ranges() if end > start])
+        ranges = [(t, p, start, end) for t, p, start, end in plan.ranges() if end > start]
+        todo = {(t, p): end for t, p, _, end in ranges}
+        self._consumer.assign([TopicPartition(t, p, start) for t, p, start, _ in ranges])
         rows: list[tuple] = []
         deadline = time.monotonic() + self.timeout_s
         try:
@@ -101,13 +107,11 @@ class DriverKafkaReader:
         return _to_kafka_columns(spark.createDataFrame(rows, _DRIVER_SCHEMA))
 
 
-def reader_for(spark: SparkSession, bootstrap: str, pattern: str, driver: DriverKafkaReader | None,
-               keep: KeyFilter | None = None) -> Callable[[Plan], DataFrame]:
-    """plan -> DataFrame of the planned records (driver path when possible). ``keep`` may drop records
-    by key in the driver; the Spark path returns them all (the caller filters them the same way)."""
-    def read(plan: Plan) -> DataFrame:
-        if plan.total == 0:
-            return empty_batch(spark)
-        df = driver.read(spark, plan, keep) if driver is not None else None
-        return df if df is not None else read_with_spark(spark, bootstrap, pattern, plan)
-    return read
+def read_batch(spark: SparkSession, bootstrap: str, pattern: str, plan: Plan,
+               driver: DriverKafkaReader | None = None, keep: KeyFilter | None = None) -> DataFrame:
+    """The planned records as a DataFrame (driver path when possible). ``keep`` may drop records by key
+    in the driver; the Spark path returns them all (the caller filters them the same way)."""
+    if plan.total == 0:
+        return empty_batch(spark)
+    df = driver.read(spark, plan, keep) if driver is not None else None
+    return df if df is not None else read_with_spark(spark, bootstrap, pattern, plan)

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from crypto_pipeline.assets.bronze import parse
 from crypto_pipeline.lakehouse import offsets as off
-from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, reader_for
+from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, read_batch
 from crypto_pipeline.lakehouse.hudi import hudi_options, read_checkpoint
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 
@@ -102,8 +102,8 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
     # with nothing new the batch is empty, but some table's checkpoint must move (a table created later);
     # without the quarantine, other streams' records are not even parsed (their tables move on their own)
     keep = parse.key_prefilter(set(names)) if QUARANTINE.name not in names else None
-    kafka = reader_for(spark, bootstrap, pattern, driver_reader,
-                       parse.key_keep(set(names)) if keep is not None else None)(p)
+    kafka = read_batch(spark, bootstrap, pattern, p, driver_reader,
+                       parse.key_keep(set(names)) if keep is not None else None)
     if keep is not None:
         kafka = kafka.where(keep)
     env = parse.envelopes(kafka).persist(StorageLevel.MEMORY_AND_DISK)

@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -26,7 +27,7 @@ from pyspark.sql import SparkSession
 
 from crypto_pipeline.assets.bronze.job import RunResult, run_bronze
 from crypto_pipeline.lakehouse import offsets as off
-from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader
+from crypto_pipeline.lakehouse.kafka_batch import DRIVER_READ_MAX, DriverKafkaReader
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class LoopSettings:
     max_per_partition: int = 50_000       # bounds one cycle after a long stop (catch-up in several cycles)
     accept_data_loss: bool = False
     write_threads: int = 2
-    driver_read_max: int = 100_000        # batches up to this many records are read by a consumer in the driver
+    driver_read_max: int = DRIVER_READ_MAX  # batches up to this many records: a consumer in the driver reads them
 
     def __post_init__(self) -> None:
         unknown = set(self.fast_tables) - set(BRONZE_TABLES)
@@ -95,8 +96,8 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
     def stopping() -> bool:
         return stop.is_set() or should_stop()
 
-    def reader() -> DriverKafkaReader | None:  # one per loop: a consumer is not shared between threads
-        return DriverKafkaReader(bootstrap, settings.driver_read_max) if settings.driver_read_max > 0 else None
+    def reader() -> AbstractContextManager[DriverKafkaReader | None]:  # one per loop (a consumer is per thread)
+        return DriverKafkaReader(bootstrap, settings.driver_read_max) if settings.driver_read_max > 0 else nullcontext()
 
     def cycle(tables: tuple[str, ...], full: bool, kafka: DriverKafkaReader | None) -> Cycle:
         started_ms = int(time.time() * 1000)
@@ -112,19 +113,15 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
 
     def slow() -> None:
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", "bronze_slow")
-        kafka = None
         try:
-            kafka = reader()
-            while not stopping():
-                t0 = time.monotonic()
-                done.put(cycle(settings.slow_tables, True, kafka))
-                pace(t0, settings.full_every_s)
+            with reader() as kafka:
+                while not stopping():
+                    t0 = time.monotonic()
+                    done.put(cycle(settings.slow_tables, True, kafka))
+                    pace(t0, settings.full_every_s)
         except BaseException as e:  # noqa: BLE001 - handed to the fast loop, which raises it
             failed.append(e)
             stop.set()
-        finally:
-            if kafka is not None:
-                kafka.close()
 
     def report(c: Cycle) -> None:
         state.cycles += 1
@@ -137,22 +134,19 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
     spark.sparkContext.setLocalProperty("spark.scheduler.pool", "bronze_fast")
     worker = threading.Thread(target=slow, name="bronze-slow-loop", daemon=True)
     worker.start()
-    kafka = None
     try:
-        kafka = reader()
-        while not stopping():
-            t0 = time.monotonic()
-            report(cycle(settings.fast_tables, False, kafka))
-            while not done.empty():
-                report(done.get())
-            pace(t0, settings.fast_interval_s)
+        with reader() as kafka:
+            while not stopping():
+                t0 = time.monotonic()
+                report(cycle(settings.fast_tables, False, kafka))
+                while not done.empty():
+                    report(done.get())
+                pace(t0, settings.fast_interval_s)
     finally:
         stop.set()
         worker.join(timeout=300)  # the slow loop ends after its current cycle (a cycle is all-or-nothing per table)
         while not done.empty():
             report(done.get())
-        if kafka is not None:
-            kafka.close()
     if failed:
         raise failed[0]
     return state

@@ -55,7 +55,7 @@ class Reporter:
     def __init__(self, context: OpExecutionContext, every_s: float) -> None:
         self.context, self.every_s = context, every_s
         self.window: dict[str, _TableWindow] = {}
-        self.cycles = self.full = 0
+        self.cycles = 0
         self.fast_s: list[float] = []       # fast cycle durations in this window
         self.slow_s: list[float] = []       # slow cycle durations in this window
         self.opened = time.monotonic()
@@ -63,7 +63,6 @@ class Reporter:
     def __call__(self, cycle: Cycle) -> None:
         res = cycle.result
         self.cycles += 1
-        self.full += cycle.full
         (self.slow_s if cycle.full else self.fast_s).append(res.seconds)
         fresh = cycle.freshness_ms
         for name, t in res.tables.items():
@@ -98,7 +97,7 @@ class Reporter:
             f"{statistics.median(self.fast_s) if self.fast_s else 0:.1f}s max {max(self.fast_s, default=0):.1f}s, slow "
             + (", ".join(f"{sec:.1f}s" for sec in self.slow_s) or "none") + "; rows "
             + ", ".join(f"{n}={w.rows}" for n, w in self.window.items() if w.rows))
-        self.window, self.cycles, self.full, self.fast_s, self.slow_s = {}, 0, 0, [], []
+        self.window, self.cycles, self.fast_s, self.slow_s = {}, 0, [], []
         self.opened = time.monotonic()
 
 
