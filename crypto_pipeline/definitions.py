@@ -4,6 +4,7 @@ Each layer is a package under crypto_pipeline/assets; its modules are scanned fo
 checks (grouped by layer in the UI), and its SCHEDULES and SENSORS lists are added here."""
 from dagster import (
     Definitions,
+    in_process_executor,
     load_asset_checks_from_package_module,
     load_assets_from_modules,
     load_assets_from_package_module,
@@ -21,4 +22,7 @@ defs = Definitions(
     schedules=[s for layer in LAYERS for s in layer.SCHEDULES],
     sensors=[s for layer in LAYERS for s in layer.SENSORS],
     resources=resources_from_env(),
+    # A run's steps share its process and Spark session: a silver run was four Python processes and three
+    # JVMs starting up (tens of CPU-seconds at full priority, every few minutes, next to the bronze stream).
+    executor=in_process_executor,
 )

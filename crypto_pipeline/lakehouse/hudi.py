@@ -12,15 +12,18 @@ from crypto_pipeline.lakehouse.tables import TableDef
 
 COMMIT_META_PREFIX = "bronze."
 CHECKPOINT_KEY = COMMIT_META_PREFIX + "kafka.checkpoint"
+ID_RANGES_KEY = COMMIT_META_PREFIX + "id_ranges"   # dense-id tables: committed ids (lakehouse/id_ranges.py)
 RUN_ID_KEY = COMMIT_META_PREFIX + "dagster.run_id"
 MB = 1024 * 1024
 
 # Small files (README, "Small files"): bronze commits every few seconds (bronze_stream_job), so a commit
 # never rewrites an existing file (COW bin-packing would rewrite each symbol's newest file on every commit
-# and the cleaner would have to keep every superseded copy); it writes new files, and inline clustering
-# every 60 commits merges the small ones into files of up to 64 MB. The cleaner keeps 180 commits (about
-# half an hour at the stream's cadence) so silver's incremental reads find the files of commits it has
-# not read yet; archival keeps the active timeline (listed every cycle) a little above that.
+# and the cleaner would have to keep every superseded copy); it writes new files, and clustering merges the
+# small ones into files of up to 64 MB: inline every 60 commits, or, for the stream's fast tables, by
+# another thread of the same writer (ASYNC_CLUSTERING) so a trade commit never waits for a rewrite. The
+# cleaner keeps 180 commits (about half an hour at the stream's cadence) so silver's incremental reads find
+# the files of commits it has not read yet; archival keeps the active timeline (listed every cycle) a little
+# above that.
 FILE_SIZING: dict[str, str] = {
     "hoodie.parquet.small.file.limit": "0",
     "hoodie.parquet.max.file.size": str(64 * MB),
@@ -37,10 +40,49 @@ FILE_SIZING: dict[str, str] = {
     "hoodie.keep.max.commits": "220",
 }
 
+# How every bronze write client (the writer's and a clustering thread's) indexes and lists files.
+WRITE_TUNING: dict[str, str] = {
+    # BLOOM + key-range pruning: keys grow with time (trade ids, update ids, event times), so a small
+    # batch only probes the newest file of each symbol/day; SIMPLE (Spark's default) would read every
+    # key of the day's partition on every commit, which grows all day long.
+    "hoodie.index.type": "BLOOM",
+    # Every new file carries a bloom filter of its keys. Hudi sizes it for 60,000 keys at a 1e-9 false
+    # positive rate (~320 KB, serialised bit by bit): with a file per symbol per commit that was a third of
+    # the stream's CPU (profiled). A commit's file holds hundreds to a few thousand keys; the dynamic
+    # filter grows in steps of num_entries when a (clustered) file holds more, and a rare false positive
+    # only costs a look at that file's keys. Key ranges prune most files before any filter is read.
+    "hoodie.index.bloom.num_entries": "5000",
+    "hoodie.index.bloom.fpp": "0.000001",
+    # Few partitions (symbol x day) and one writer per table: plain listing is cheap, while the metadata
+    # table doubles every commit (it is a Hudi MOR table of its own) and its column/partition stats
+    # cost more per commit than the data here. The timeline server only pays off for large writes.
+    "hoodie.metadata.enable": "false",
+    "hoodie.embed.timeline.server": "false",
+    "hoodie.write.markers.type": "DIRECT",
+}
+
+# Clustering run by another thread than the table's writer (crypto_pipeline/lakehouse/clustering.py; the
+# bronze stream's slow loop clusters the fast loop's tables). Two writers on one table need Hudi's optimistic
+# concurrency control: a lock around each commit's conflict check (in-process: both are in the same JVM, and
+# the bronze_writer pool keeps any other process off these tables), and failed writes rolled back lazily (by
+# heartbeat) so one writer never rolls back the other's inflight commit. The writer only adds new file
+# groups (small.file.limit 0), so it does not conflict with a clustering that replaces old ones; the rare
+# update of a key in a file group under clustering fails that commit, and the next cycle retries it.
+ASYNC_CLUSTERING: dict[str, str] = {
+    "hoodie.clustering.inline": "false",
+    "hoodie.clustering.schedule.inline": "false",
+    "hoodie.write.concurrency.mode": "optimistic_concurrency_control",
+    "hoodie.write.lock.provider": "org.apache.hudi.client.transaction.lock.InProcessLockProvider",
+    "hoodie.clean.failed.writes.policy": "LAZY",
+}
+
 
 def hudi_options(table: TableDef, checkpoint: dict[str, Any] | None = None, run_id: str | None = None,
-                 parallelism: int = 2) -> dict[str, str]:
-    """Options for an idempotent upsert of ``table``; ``checkpoint`` goes into the commit's extra metadata."""
+                 parallelism: int = 2, async_clustering: bool = False, id_ranges: str | None = None) -> dict[str, str]:
+    """Options for an idempotent upsert of ``table``; ``checkpoint`` goes into the commit's extra metadata.
+    ``async_clustering``: another thread clusters the table (:data:`ASYNC_CLUSTERING`), not this writer.
+    ``id_ranges``: the caller already dropped every id the table holds (encoded ranges, committed with the
+    rows), so the write is a plain insert: no index lookup."""
     opts = {
         "hoodie.table.name": f"bronze_{table.name}",
         "hoodie.datasource.write.table.type": "COPY_ON_WRITE",
@@ -51,34 +93,29 @@ def hudi_options(table: TableDef, checkpoint: dict[str, Any] | None = None, run_
         "hoodie.datasource.write.keygenerator.class": "org.apache.hudi.keygen.ComplexKeyGenerator",
         "hoodie.datasource.write.hive_style_partitioning": "true",
         "hoodie.combine.before.upsert": "true",  # duplicates inside one batch collapse too
-        # BLOOM + key-range pruning: keys grow with time (trade ids, update ids, event times), so a small
-        # batch only probes the newest file of each symbol/day; SIMPLE (Spark's default) would read every
-        # key of the day's partition on every commit, which grows all day long.
-        "hoodie.index.type": "BLOOM",
-        # Every new file carries a bloom filter of its keys. Hudi sizes it for 60,000 keys at a 1e-9 false
-        # positive rate (~320 KB, serialised bit by bit): with a file per symbol per commit that was a third of
-        # the stream's CPU (profiled). A commit's file holds hundreds to a few thousand keys; the dynamic
-        # filter grows in steps of num_entries when a (clustered) file holds more, and a rare false positive
-        # only costs a look at that file's keys. Key ranges prune most files before any filter is read.
-        "hoodie.index.bloom.num_entries": "5000",
-        "hoodie.index.bloom.fpp": "0.000001",
-        # Few partitions (symbol x day) and one writer per table: plain listing is cheap, while the metadata
-        # table doubles every commit (it is a Hudi MOR table of its own) and its column/partition stats
-        # cost more per commit than the data here. The timeline server only pays off for large writes.
-        "hoodie.metadata.enable": "false",
-        "hoodie.embed.timeline.server": "false",
-        "hoodie.write.markers.type": "DIRECT",
+        **WRITE_TUNING,
         "hoodie.upsert.shuffle.parallelism": str(parallelism),
         "hoodie.insert.shuffle.parallelism": str(parallelism),
         "hoodie.bulkinsert.shuffle.parallelism": str(parallelism),
         "hoodie.datasource.write.commitmeta.key.prefix": COMMIT_META_PREFIX,
         **FILE_SIZING,
+        **(ASYNC_CLUSTERING if async_clustering else {}),
     }
     if checkpoint is not None:
         opts[CHECKPOINT_KEY] = json.dumps(checkpoint, sort_keys=True)
+    if id_ranges is not None:
+        opts[ID_RANGES_KEY] = id_ranges
+        opts["hoodie.datasource.write.operation"] = "insert"
+        opts["hoodie.combine.before.insert"] = "true"   # a key twice in one batch is still written once
     if run_id:
         opts[RUN_ID_KEY] = run_id
     return opts
+
+
+def clustering_options() -> dict[str, str]:
+    """Options of a clustering write client working beside the table's writer (the table's own keys and
+    schema come from its hoodie.properties and timeline)."""
+    return {**WRITE_TUNING, **FILE_SIZING, **ASYNC_CLUSTERING}
 
 
 def table_exists(spark, path: str) -> bool:
@@ -90,6 +127,12 @@ def table_exists(spark, path: str) -> bool:
 def read_checkpoint(spark, path: str, max_instants: int = 200) -> dict[str, Any] | None:
     """The checkpoint of the newest completed commit that carries one (clustering/clean instants carry
     none and are skipped); None when the table does not exist or never committed a checkpoint."""
+    meta = read_commit_state(spark, path, max_instants)
+    return json.loads(meta[CHECKPOINT_KEY]) if meta else None
+
+
+def read_commit_state(spark, path: str, max_instants: int = 200) -> dict[str, str] | None:
+    """The bronze metadata (checkpoint, id ranges) of the newest completed commit carrying a checkpoint."""
     if not table_exists(spark, path):
         return None
     jvm = spark._jvm
@@ -99,7 +142,6 @@ def read_checkpoint(spark, path: str, max_instants: int = 200) -> dict[str, Any]
     instants = list(timeline.getInstants())
     for instant in reversed(instants[-max_instants:]):
         extra = timeline.readCommitMetadata(instant).getExtraMetadata()
-        value = extra.get(CHECKPOINT_KEY)
-        if value:
-            return json.loads(value)
+        if extra.get(CHECKPOINT_KEY):
+            return {k: extra.get(k) for k in (CHECKPOINT_KEY, ID_RANGES_KEY) if extra.get(k)}
     return None

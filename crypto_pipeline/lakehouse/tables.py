@@ -32,6 +32,7 @@ class TableDef:
     precombine: str
     columns: tuple[tuple[str, DataType], ...]
     event_types: tuple[str, ...] = ()
+    dense_id: str | None = None   # an id dense per symbol: written by insert, duplicates found by id ranges
 
     @property
     def asset_name(self) -> str:
@@ -42,18 +43,20 @@ class TableDef:
         return StructType([StructField(n, t) for n, t in self.columns])
 
 
-def _t(name, key, precombine, own, event_types, partition=("symbol", "dt")) -> TableDef:
-    return TableDef(name, tuple(key), tuple(partition), precombine, tuple(own) + tuple(LINEAGE), tuple(event_types))
+def _t(name, key, precombine, own, event_types, partition=("symbol", "dt"), dense_id=None) -> TableDef:
+    return TableDef(name, tuple(key), tuple(partition), precombine, tuple(own) + tuple(LINEAGE), tuple(event_types),
+                    dense_id)
 
 
 TRADES = _t("trades", ("symbol", "trade_id"), "trade_time_ms", [
     ("symbol", StringType()), ("trade_id", LongType()), ("price", DEC), ("quantity", DEC), ("quote_quantity", DEC),
-    ("trade_time_ms", LongType()), ("event_time_ms", LongType()), ("is_buyer_maker", BooleanType())], ["trade"])
+    ("trade_time_ms", LongType()), ("event_time_ms", LongType()), ("is_buyer_maker", BooleanType())], ["trade"],
+    dense_id="trade_id")
 
 AGG_TRADES = _t("agg_trades", ("symbol", "agg_trade_id"), "trade_time_ms", [
     ("symbol", StringType()), ("agg_trade_id", LongType()), ("price", DEC), ("quantity", DEC),
     ("first_trade_id", LongType()), ("last_trade_id", LongType()), ("trade_time_ms", LongType()),
-    ("event_time_ms", LongType()), ("is_buyer_maker", BooleanType())], ["aggTrade"])
+    ("event_time_ms", LongType()), ("is_buyer_maker", BooleanType())], ["aggTrade"], dense_id="agg_trade_id")
 
 KLINES = _t("klines", ("symbol", "interval", "open_time_ms"), "event_time_ms", [
     ("symbol", StringType()), ("interval", StringType()), ("open_time_ms", LongType()), ("close_time_ms", LongType()),

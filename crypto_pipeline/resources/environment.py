@@ -32,7 +32,9 @@ def resources_from_env() -> dict:
                                topic_pattern=os.environ.get("BRONZE_TOPIC_PATTERN", r"^crypto_raw_.*")),
         "s3": S3Resource(endpoint=endpoint, access_key=EnvVar("MINIO_ROOT_USER"),
                          secret_key=EnvVar("MINIO_ROOT_PASSWORD"), bucket=os.environ.get("MINIO_BUCKET", "lakehouse")),
-        "spark": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""), os.environ.get("MINIO_ROOT_PASSWORD", "")),
+        # batch runs (silver, a manual bronze_ingest) yield the CPU to the stream from their first instruction
+        "spark": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""), os.environ.get("MINIO_ROOT_PASSWORD", ""),
+                                  background=True),
         # the long-running bronze_stream_job: small bounded batches, so a smaller heap (it is resident all day)
         "spark_stream": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""),
                                          os.environ.get("MINIO_ROOT_PASSWORD", ""),

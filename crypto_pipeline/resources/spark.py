@@ -47,13 +47,23 @@ def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str
 
 def pyspark_resource(s3_endpoint: str, access_key: str, secret_key: str, jars_dir: str | None = None,
                      master: str = "local[2]", driver_memory: str = "2g", shuffle_partitions: int = 4,
-                     extra_conf: dict[str, str] | None = None):
-    """dagster-pyspark's PySparkResource configured for Hudi on S3A with the locally installed jars."""
+                     extra_conf: dict[str, str] | None = None, background: bool = False):
+    """dagster-pyspark's PySparkResource configured for Hudi on S3A with the locally installed jars.
+    ``background``: the run's process drops its CPU priority before the Spark JVM starts (batch layers)."""
     from dagster_pyspark import PySparkResource
+
+    class BackgroundPySparkResource(PySparkResource):
+        """Why before the session: the JVM is a child of this process and inherits its niceness from its first
+        instruction, so its start-up (class loading, JIT: several CPU-seconds) no longer competes with the
+        bronze stream at full priority; renicing afterwards (:func:`run_as_background`) came too late for it."""
+
+        def setup_for_execution(self, context) -> None:
+            run_as_background(None)
+            super().setup_for_execution(context)
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, never the machine's public interface
-    return PySparkResource(spark_config={**spark_conf(jars_dir or default_jars_dir(), s3_endpoint, access_key,
+    return (BackgroundPySparkResource if background else PySparkResource)(spark_config={**spark_conf(jars_dir or default_jars_dir(), s3_endpoint, access_key,
                                                       secret_key, master, driver_memory, shuffle_partitions),
                                          **(extra_conf or {})})
 
@@ -81,7 +91,8 @@ def run_as_background(spark, niceness: int | None = None) -> int:
         return 0
     pids = [os.getpid()]
     try:
-        pids.append(int(spark._jvm.java.lang.ProcessHandle.current().pid()))
+        if spark is not None:
+            pids.append(int(spark._jvm.java.lang.ProcessHandle.current().pid()))
     except Exception:  # noqa: BLE001 - a remote/cluster master has no local JVM to renice
         pass
     changed = 0

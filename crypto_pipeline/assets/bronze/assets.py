@@ -99,6 +99,8 @@ def _materializations(res: RunResult):
             meta["ingest_to_commit_ms"] = res.committed_ms - t.max_ingest_ms
         if t.reasons:
             meta["quarantine_reasons"] = MetadataValue.json(t.reasons)
+        if BRONZE_TABLES[name].dense_id:
+            meta["duplicates_dropped"] = t.duplicates_dropped   # ids the table already held (replay, overlap)
         yield MaterializeResult(asset_key=BRONZE_TABLES[name].asset_name, metadata=meta)
 
 

@@ -18,10 +18,11 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crypto_pipeline.assets.bronze import parse
+from crypto_pipeline.assets.bronze import dedup, parse
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, read_batch
-from crypto_pipeline.lakehouse.hudi import hudi_options, read_checkpoint
+from crypto_pipeline.lakehouse import id_ranges
+from crypto_pipeline.lakehouse.hudi import CHECKPOINT_KEY, hudi_options, read_commit_state
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class TableResult:
     max_ingest_ms: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     batch: DataFrame | None = None   # the written rows (cached) for the checks
+    duplicates_dropped: int = 0      # dense-id tables: rows whose id the table already held
 
 
 @dataclass
@@ -58,9 +60,12 @@ def prepare_session(spark: SparkSession) -> None:
 
 
 def plan(spark: SparkSession, bucket: str, watermarks: off.Watermarks, max_per_partition: int | None,
-         accept_data_loss: bool, tables: tuple[str, ...] = tuple(BRONZE_TABLES)) -> off.Plan:
-    ckpts = {name: off.decode(read_checkpoint(spark, bronze_path(bucket, name))) for name in tables}
-    return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss)
+         accept_data_loss: bool, tables: tuple[str, ...] = tuple(BRONZE_TABLES)
+         ) -> tuple[off.Plan, dict[str, dict[str, str] | None]]:
+    """The run's offsets, and each table's newest commit state (checkpoint, id ranges) they came from."""
+    states = {name: read_commit_state(spark, bronze_path(bucket, name)) for name in tables}
+    ckpts = {name: off.decode(json.loads(st[CHECKPOINT_KEY]) if st else None) for name, st in states.items()}
+    return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss), states
 
 
 def _summary(df: DataFrame, time_col: str | None) -> TableResult:
@@ -73,10 +78,13 @@ def _summary(df: DataFrame, time_col: str | None) -> TableResult:
 
 
 def write_table(spark: SparkSession, df: DataFrame, table: TableDef, path: str, checkpoint: off.Offsets,
-                run_id: str | None, parallelism: int) -> None:
-    """Upsert ``df`` and commit ``checkpoint`` in the same Hudi commit (an empty batch still commits the
-    checkpoint, so an idle table does not hold back the next run's start offsets)."""
-    opts = hudi_options(table, off.encode(checkpoint), run_id, parallelism)
+                run_id: str | None, parallelism: int, async_clustering: bool = False,
+                ranges: id_ranges.Ranges | None = None) -> None:
+    """Upsert ``df`` (insert, for a dense-id table whose committed ``ranges`` it was checked against) and
+    commit ``checkpoint`` in the same Hudi commit (an empty batch still commits the checkpoint, so an idle
+    table does not hold back the next run's start offsets)."""
+    opts = hudi_options(table, off.encode(checkpoint), run_id, parallelism, async_clustering,
+                        None if ranges is None else id_ranges.encode(ranges))
     spark.sparkContext.setJobDescription(f"bronze {table.name}")
     df.write.format("hudi").options(**opts).mode("append").save(path)
 
@@ -84,8 +92,9 @@ def write_table(spark: SparkSession, df: DataFrame, table: TableDef, path: str, 
 def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, watermarks: off.Watermarks, *,
                max_per_partition: int | None = None, accept_data_loss: bool = False, run_id: str | None = None,
                write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None,
-               driver_reader: DriverKafkaReader | None = None) -> RunResult:
+               driver_reader: DriverKafkaReader | None = None, async_clustering: tuple[str, ...] = ()) -> RunResult:
     """Plan, read once, split, write ``tables`` (default: all). Raises RetentionLossError before writing.
+    Tables in ``async_clustering`` are clustered by another thread (:mod:`crypto_pipeline.lakehouse.clustering`).
 
     A subset reads Kafka only from the subset's own checkpoints. With the quarantine in the subset, the
     invalid rows of *every* stream go to it (a table written by another loop still has its bad rows
@@ -96,7 +105,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
     unknown = set(tables or ()) - set(BRONZE_TABLES)
     if unknown:
         raise KeyError(f"unknown bronze tables {sorted(unknown)}; known: {sorted(BRONZE_TABLES)}")
-    p = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names)
+    p, states = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names)
     if p.total == 0 and not any(p.changed(n) for n in names):
         return RunResult(p, 0, {n: TableResult() for n in names}, int(time.time() * 1000), time.monotonic() - t0)
     # with nothing new the batch is empty, but some table's checkpoint must move (a table created later);
@@ -115,6 +124,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
     jobs: list[tuple[TableDef, DataFrame]] = []
     cached: list[DataFrame] = [env]
     results: dict[str, TableResult] = {}
+    ranges: dict[str, id_ranges.Ranges] = {}   # dense-id tables: committed ids after this run's write
     bad_parts: list[DataFrame] = []
     with_quarantine = QUARANTINE.name in names
     for t in STREAM_TABLES.values():
@@ -125,10 +135,15 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
         if t.name in names:
             cond = parse.offset_filter(p.table_from[t.name], p.start)
             good = parse.valid(rows if cond is None else rows.where(cond), t)
+            dropped = 0
+            if t.dense_id:
+                held = dedup.committed_ranges(spark, bronze_path(bucket, t.name), t, states[t.name])
+                good, ranges[t.name], dropped = dedup.drop_committed(good, t, held)
             time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
                 "event_time_ms" if t.name != "book_ticker" else None)
             results[t.name] = _summary(good, time_col)
             results[t.name].batch = good
+            results[t.name].duplicates_dropped = dropped
             jobs.append((t, good))
         if with_quarantine:  # every stream's invalid rows, whether or not its table is written in this run
             bad = rows.where(F.col("_reason").isNotNull())
@@ -147,13 +162,19 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
 
     def write(job: tuple[TableDef, DataFrame]) -> None:
         t, df = job
-        write_table(spark, df, t, bronze_path(bucket, t.name), p.table_checkpoint[t.name], run_id, parallelism)
+        write_table(spark, df, t, bronze_path(bucket, t.name), p.table_checkpoint[t.name], run_id, parallelism,
+                    t.name in async_clustering, ranges.get(t.name))
         log.info("bronze %s: %d rows committed", t.name, results[t.name].rows)
 
-    with ThreadPoolExecutor(max_workers=max(1, write_threads), thread_name_prefix="bronze-write") as pool:
-        todo = [j for j in jobs if results[j[0].name].rows or p.changed(j[0].name)]
-        for f in [pool.submit(write, j) for j in todo]:
-            f.result()  # re-raise the first failure; committed tables keep their (consistent) checkpoints
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, write_threads), thread_name_prefix="bronze-write") as pool:
+            todo = [j for j in jobs if results[j[0].name].rows or p.changed(j[0].name)]
+            for f in [pool.submit(write, j) for j in todo]:
+                f.result()  # re-raise the first failure; committed tables keep their (consistent) checkpoints
+    except BaseException:
+        for df in cached:  # a long-running caller (the stream) may retry: do not leak this batch's cache
+            df.unpersist()
+        raise
     return RunResult(p, n_read, results, int(time.time() * 1000), time.monotonic() - t0, cached)
 
 

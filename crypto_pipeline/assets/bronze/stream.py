@@ -27,8 +27,10 @@ from pyspark.sql import SparkSession
 
 from crypto_pipeline.assets.bronze.job import RunResult, run_bronze
 from crypto_pipeline.lakehouse import offsets as off
+from crypto_pipeline.lakehouse.clustering import ClusteringResult, cluster_table, is_write_conflict
+from crypto_pipeline.lakehouse.hudi import table_exists
 from crypto_pipeline.lakehouse.kafka_batch import DRIVER_READ_MAX, DriverKafkaReader
-from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE
+from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, bronze_path
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ class LoopSettings:
     fast_tables: tuple[str, ...] = ("trades",)
     fast_interval_s: float = 5.0          # a fast cycle starts at most this often (start to start)
     full_every_s: float = 120.0           # the other tables and the quarantine (start to start)
+    cluster_every_s: float = 600.0        # the slow loop clusters the fast tables this often; 0 = their writer, inline
     max_per_partition: int = 50_000       # bounds one cycle after a long stop (catch-up in several cycles)
     accept_data_loss: bool = False
     write_threads: int = 2
@@ -51,9 +54,9 @@ class LoopSettings:
             raise ValueError("fast_tables: the quarantine is written by the slow loop (it takes every stream's rows)")
         if not self.fast_tables:
             raise ValueError("fast_tables: name at least one table (trades is the usual one)")
-        if self.full_every_s <= 0 or self.fast_interval_s < 0:
-            raise ValueError(f"full_every_s must be > 0 and fast_interval_s >= 0 "
-                             f"(got {self.full_every_s}, {self.fast_interval_s})")
+        if self.full_every_s <= 0 or self.fast_interval_s < 0 or self.cluster_every_s < 0:
+            raise ValueError(f"full_every_s must be > 0, fast_interval_s and cluster_every_s >= 0 "
+                             f"(got {self.full_every_s}, {self.fast_interval_s}, {self.cluster_every_s})")
 
     @property
     def slow_tables(self) -> tuple[str, ...]:
@@ -66,6 +69,7 @@ class Cycle:
     full: bool            # True: a slow-loop cycle (the other tables and the quarantine)
     result: RunResult
     started_ms: int
+    clustering: tuple[ClusteringResult, ...] = ()   # the fast tables' clustering done after a slow cycle
 
     @property
     def freshness_ms(self) -> dict[str, int]:
@@ -78,6 +82,7 @@ class Cycle:
 class LoopState:
     cycles: int = 0
     full_cycles: int = 0
+    conflicts: int = 0    # fast cycles that lost a race with the clustering thread (retried)
     rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -99,13 +104,31 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
     def reader() -> AbstractContextManager[DriverKafkaReader | None]:  # one per loop (a consumer is per thread)
         return DriverKafkaReader(bootstrap, settings.driver_read_max) if settings.driver_read_max > 0 else nullcontext()
 
+    async_tables = settings.fast_tables if settings.cluster_every_s > 0 else ()
+
     def cycle(tables: tuple[str, ...], full: bool, kafka: DriverKafkaReader | None) -> Cycle:
         started_ms = int(time.time() * 1000)
         res = run_bronze(spark, bucket, bootstrap, pattern, end_offsets(), max_per_partition=settings.max_per_partition,
                          accept_data_loss=settings.accept_data_loss, run_id=run_id,
-                         write_threads=settings.write_threads, tables=tables, driver_reader=kafka)
+                         write_threads=settings.write_threads, tables=tables, driver_reader=kafka,
+                         async_clustering=async_tables)
         res.release()  # the loop reports counts only; the cached frames are not needed after the commit
         return Cycle(0, full, res, started_ms)
+
+    def cluster() -> tuple[ClusteringResult, ...]:
+        out = []
+        for name in async_tables:
+            path = bronze_path(bucket, name)
+            if not table_exists(spark, path):
+                continue
+            try:
+                out.append(cluster_table(spark, BRONZE_TABLES[name], path))
+            except Exception as e:  # noqa: BLE001 - a lost race is retried at the next turn; the rest is raised
+                if not is_write_conflict(e):
+                    raise
+                log.warning("bronze %s clustering lost a race with the writer; retried in %.0fs",
+                            name, settings.cluster_every_s)
+        return tuple(out)
 
     def pace(t0: float, interval: float) -> None:
         while not stopping() and time.monotonic() - t0 < interval:
@@ -115,9 +138,14 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", "bronze_slow")
         try:
             with reader() as kafka:
+                clustered = time.monotonic()
                 while not stopping():
                     t0 = time.monotonic()
-                    done.put(cycle(settings.slow_tables, True, kafka))
+                    c = cycle(settings.slow_tables, True, kafka)
+                    if async_tables and not stopping() and time.monotonic() - clustered >= settings.cluster_every_s:
+                        clustered = time.monotonic()
+                        c.clustering = cluster()
+                    done.put(c)
                     pace(t0, settings.full_every_s)
         except BaseException as e:  # noqa: BLE001 - handed to the fast loop, which raises it
             failed.append(e)
@@ -138,7 +166,13 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
         with reader() as kafka:
             while not stopping():
                 t0 = time.monotonic()
-                report(cycle(settings.fast_tables, False, kafka))
+                try:
+                    report(cycle(settings.fast_tables, False, kafka))
+                except Exception as e:  # noqa: BLE001 - nothing was committed: the next cycle reads the same offsets
+                    if not is_write_conflict(e):
+                        raise
+                    state.conflicts += 1
+                    log.warning("bronze fast cycle lost a race with clustering (%s); retrying", type(e).__name__)
                 while not done.empty():
                     report(done.get())
                 pace(t0, settings.fast_interval_s)

@@ -33,6 +33,8 @@ class BronzeStreamConfig(Config):
     fast_tables: list[str] = Field(default=["trades"], description="tables written every cycle (freshness)")
     fast_interval_s: float = Field(default=5, description="a fast cycle (fast_tables) starts at most this often")
     full_every_s: float = Field(default=120, description="the other tables and the quarantine, this often")
+    cluster_every_s: float = Field(default=600, description="the slow loop merges the fast tables' small files this "
+                                                            "often (0: their writer clusters inline, every 60 commits)")
     report_every_s: float = Field(default=60, description="how often materialisations are reported to Dagster")
     max_offsets_per_partition: int = Field(default=50_000, description="cap per topic-partition per cycle "
                                                                         "(a catch-up after a stop takes several cycles)")
@@ -44,6 +46,7 @@ class BronzeStreamConfig(Config):
 class _TableWindow:
     rows: int = 0
     commits: int = 0
+    duplicates_dropped: int = 0
     freshness_ms: list[int] = field(default_factory=list)
     last_checkpoint: off.Offsets | None = None
 
@@ -58,18 +61,21 @@ class Reporter:
         self.cycles = 0
         self.fast_s: list[float] = []       # fast cycle durations in this window
         self.slow_s: list[float] = []       # slow cycle durations in this window
+        self.clustering: list[str] = []     # clustering done in this window
         self.opened = time.monotonic()
 
     def __call__(self, cycle: Cycle) -> None:
         res = cycle.result
         self.cycles += 1
         (self.slow_s if cycle.full else self.fast_s).append(res.seconds)
+        self.clustering += [f"{c.table} {c.groups} group(s) {c.seconds:.1f}s" for c in cycle.clustering]
         fresh = cycle.freshness_ms
         for name, t in res.tables.items():
             w = self.window.setdefault(name, _TableWindow())
             if t.rows or res.plan.changed(name):
                 w.commits += 1
                 w.rows += t.rows
+                w.duplicates_dropped += t.duplicates_dropped
                 w.last_checkpoint = res.plan.table_checkpoint[name]
             if name in fresh:
                 w.freshness_ms.append(fresh[name])
@@ -88,6 +94,8 @@ class Reporter:
             if w.freshness_ms:
                 meta["freshness_at_commit_p50_ms"] = int(statistics.median(w.freshness_ms))
                 meta["freshness_at_commit_max_ms"] = max(w.freshness_ms)
+            if BRONZE_TABLES[name].dense_id:
+                meta["duplicates_dropped"] = w.duplicates_dropped
             if w.last_checkpoint is not None:
                 meta["kafka_checkpoint"] = MetadataValue.json(off.encode(w.last_checkpoint))
             self.context.log_event(AssetMaterialization(asset_key=AssetKey(BRONZE_TABLES[name].asset_name),
@@ -95,9 +103,10 @@ class Reporter:
         self.context.log.info(
             f"bronze stream: {self.cycles} cycles in {span:.0f}s, fast p50 "
             f"{statistics.median(self.fast_s) if self.fast_s else 0:.1f}s max {max(self.fast_s, default=0):.1f}s, slow "
-            + (", ".join(f"{sec:.1f}s" for sec in self.slow_s) or "none") + "; rows "
+            + (", ".join(f"{sec:.1f}s" for sec in self.slow_s) or "none")
+            + ("; clustered " + ", ".join(self.clustering) if self.clustering else "") + "; rows "
             + ", ".join(f"{n}={w.rows}" for n, w in self.window.items() if w.rows))
-        self.window, self.cycles, self.fast_s, self.slow_s = {}, 0, [], []
+        self.window, self.cycles, self.fast_s, self.slow_s, self.clustering = {}, 0, [], [], []
         self.opened = time.monotonic()
 
 
@@ -107,7 +116,8 @@ def bronze_stream(context: OpExecutionContext, config: BronzeStreamConfig, spark
                   s3: S3Resource, kafka: KafkaResource) -> None:
     try:
         settings = LoopSettings(fast_tables=tuple(config.fast_tables), fast_interval_s=config.fast_interval_s,
-                                full_every_s=config.full_every_s, max_per_partition=config.max_offsets_per_partition,
+                                full_every_s=config.full_every_s, cluster_every_s=config.cluster_every_s,
+                                max_per_partition=config.max_offsets_per_partition,
                                 accept_data_loss=config.accept_data_loss)
     except ValueError as e:
         raise Failure(description=f"bronze_stream config: {e}") from e
@@ -127,7 +137,8 @@ def bronze_stream(context: OpExecutionContext, config: BronzeStreamConfig, spark
         raise Failure(description=str(e), metadata={"lost_ranges": MetadataValue.json(e.lost)}) from e
     finally:
         reporter.flush()
-    context.log.info(f"bronze stream stopped after {state.cycles} cycles ({state.full_cycles} full): {state.rows}")
+    context.log.info(f"bronze stream stopped after {state.cycles} cycles ({state.full_cycles} full, "
+                     f"{state.conflicts} retried after a clustering conflict): {state.rows}")
 
 
 @job(description="Keeps bronze fresh: one long-running Spark session writing the bronze tables every few "

@@ -3,8 +3,12 @@ merges them, so a partition does not keep one file per commit (the bronze file-s
 clustering period shortened from 60 commits to 4 to keep the test short)."""
 from __future__ import annotations
 
+import threading
+import time
+
 from pyspark.sql import functions as F
 
+from crypto_pipeline.lakehouse.clustering import cluster_table, is_write_conflict
 from crypto_pipeline.lakehouse.hudi import hudi_options
 from crypto_pipeline.lakehouse.tables import TRADES
 from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
@@ -36,3 +40,49 @@ def test_tiny_commits_are_clustered_instead_of_piling_up(minio_stack):
     assert files_after[-1] < COMMITS
     rows = spark.read.format("hudi").load(path)
     assert rows.count() == COMMITS * 10 and rows.select("trade_id").distinct().count() == COMMITS * 10
+
+
+def test_clustering_from_another_thread_does_not_stop_the_writer(minio_stack):
+    """The bronze stream's arrangement: the writer keeps committing (async-clustering options) while another
+    thread clusters the same table; both commit, and every row is there exactly once."""
+    env = minio_stack.env()
+    bucket = make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"])
+    spark = local_session(spark_conf(default_jars_dir(), env["S3_ENDPOINT"], env["MINIO_ROOT_USER"],
+                                     env["MINIO_ROOT_PASSWORD"], "local[2]", "1g", 2))
+    path = f"s3a://{bucket}/bronze/async_clustering_trades"
+    opts = hudi_options(TRADES, async_clustering=True)
+    commits: list[float] = []     # monotonic time each writer commit returned
+    clustering: dict = {}
+    done = threading.Event()
+
+    def write(c: int) -> None:
+        _batch(spark, c * 10, 10).write.format("hudi").options(**opts).mode("append").save(path)
+        commits.append(time.monotonic())
+
+    def cluster() -> None:
+        t0 = time.monotonic()
+        clustering["result"] = cluster_table(spark, TRADES, path)
+        clustering["span"] = (t0, time.monotonic())
+        done.set()
+
+    for c in range(6):
+        write(c)
+    th = threading.Thread(target=cluster)
+    th.start()
+    c = 6
+    while not done.is_set() and c < 60:
+        write(c)
+        c += 1
+    th.join()
+    write(c)   # a commit after the clustering completed still lands
+    c += 1
+
+    res = clustering["result"]
+    t0, t1 = clustering["span"]
+    assert res.instants and res.groups >= 1                       # a replacecommit completed
+    assert any(t0 < t < t1 for t in commits)                      # the writer committed while it ran
+    rows = spark.read.format("hudi").load(path)
+    assert rows.count() == c * 10 and rows.select("trade_id").distinct().count() == c * 10
+    assert rows.select(F.input_file_name()).distinct().count() < c  # small files were merged
+    assert not is_write_conflict(RuntimeError("S3 down")) and is_write_conflict(
+        RuntimeError("org.apache.hudi.exception.HoodieWriteConflictException: Cannot resolve conflicts"))

@@ -55,7 +55,8 @@ def test_a_failure_in_the_slow_loop_stops_both_and_is_raised(monkeypatch):
 @pytest.mark.parametrize("kw, msg", [({"fast_tables": ("nope",)}, "unknown bronze tables"),
                                      ({"fast_tables": ("quarantine",)}, "slow loop"),
                                      ({"fast_tables": ()}, "at least one"),
-                                     ({"full_every_s": 0}, "full_every_s")])
+                                     ({"full_every_s": 0}, "full_every_s"),
+                                     ({"cluster_every_s": -1}, "cluster_every_s")])
 def test_settings_reject_what_would_silently_misbehave(kw, msg):
     with pytest.raises(ValueError, match=msg):
         LoopSettings(**kw)
@@ -89,3 +90,51 @@ def test_keeper_restarts_at_once_after_a_run_killed_from_outside():
             'Execution of run for "bronze_stream_job" failed. Execution was interrupted unexpectedly. '
             "No user initiated termination request was found, treating as failure."))
         assert isinstance(bronze_stream_keeper(build_sensor_context(instance=inst)), RunRequest)
+
+
+def test_a_fast_cycle_that_loses_a_race_with_clustering_is_retried(monkeypatch):
+    calls, seen, lost = [], [], []
+    ok = _fake_run_bronze(calls)
+
+    def racy(*a, **kw):
+        if not lost and kw["tables"] == ("trades",):
+            lost.append(1)
+            raise RuntimeError("py4j: org.apache.hudi.exception.HoodieWriteConflictException: Cannot resolve conflicts")
+        return ok(*a, **kw)
+
+    monkeypatch.setattr(stream, "run_bronze", racy)
+    state = run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01, driver_read_max=0),
+                     lambda: sum(not c.full for c in seen) >= 3, seen.append)
+    assert state.conflicts == 1 and sum(not c.full for c in seen) == 3   # it went on after the lost race
+
+
+def test_slow_loop_clusters_the_fast_tables_and_a_real_failure_stops_the_stream(monkeypatch):
+    clustered, seen = [], []
+    monkeypatch.setattr(stream, "run_bronze", _fake_run_bronze([]))
+    monkeypatch.setattr(stream, "table_exists", lambda spark, path: True)
+
+    def cluster(spark, table, path):
+        clustered.append((table.name, path))
+        return stream.ClusteringResult(table.name, ("1",), 2, 0.01)
+
+    monkeypatch.setattr(stream, "cluster_table", cluster)
+    settings = LoopSettings(fast_interval_s=0.01, full_every_s=0.05, cluster_every_s=0.1, driver_read_max=0)
+    run_loop(FakeSpark(), "b", "k", "p", lambda: {}, settings, lambda: len(clustered) >= 2, seen.append)
+    assert clustered[0] == ("trades", "s3a://b/bronze/trades")
+    assert any(c.full and c.clustering for c in seen)                    # reported with its slow cycle
+
+    def broken(spark, table, path):
+        raise RuntimeError("S3 down")
+
+    monkeypatch.setattr(stream, "cluster_table", broken)
+    with pytest.raises(RuntimeError, match="S3 down"):
+        run_loop(FakeSpark(), "b", "k", "p", lambda: {}, settings, lambda: False, lambda c: None)
+
+
+def test_inline_clustering_leaves_the_fast_writer_alone(monkeypatch):
+    seen_kw = []
+    ok = _fake_run_bronze([])
+    monkeypatch.setattr(stream, "run_bronze", lambda *a, **kw: seen_kw.append(kw["async_clustering"]) or ok(*a, **kw))
+    run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01, cluster_every_s=0, driver_read_max=0),
+             lambda: len(seen_kw) >= 2, lambda c: None)
+    assert set(seen_kw) == {()}
