@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from crypto_pipeline.lakehouse.hudi import clustering_options
+from crypto_pipeline.lakehouse.hudi import MB, clustering_options
 from crypto_pipeline.lakehouse.tables import TableDef
 
 log = logging.getLogger(__name__)
@@ -19,9 +19,12 @@ log = logging.getLogger(__name__)
 # not move), so running the same cycle again is exactly-once. Anything else is a real failure.
 WRITE_CONFLICTS = ("HoodieWriteConflictException", "HoodieClusteringUpdateException")
 
-# The clustering thread shares the stream's few task slots: one clustering group at a time leaves a slot
-# to the writer it runs beside.
-THROTTLE = {"hoodie.clustering.max.parallelism": "1", "hoodie.clustering.group.read.parallelism": "1"}
+# The clustering thread shares the stream's few task slots and cores: one clustering group at a time
+# leaves a slot to the writer it runs beside, and only files under 8 MB are merged (the inline 32 MB would
+# rewrite the day's growing file, up to 32 MB per symbol, on every pass: ~45 s of a core in the stack).
+# A day of trades then ends in files of 8-64 MB, a handful per symbol.
+THROTTLE = {"hoodie.clustering.max.parallelism": "1", "hoodie.clustering.group.read.parallelism": "1",
+            "hoodie.clustering.plan.strategy.small.file.limit": str(8 * MB)}
 
 
 @dataclass(frozen=True)

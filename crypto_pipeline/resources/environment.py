@@ -39,10 +39,17 @@ def resources_from_env() -> dict:
         "spark_stream": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""),
                                          os.environ.get("MINIO_ROOT_PASSWORD", ""),
                                          driver_memory=os.environ.get("BRONZE_STREAM_DRIVER_MEMORY", "768m"),
+                                         # 4 task slots on 2 cores: the slow loop's long parse/write tasks
+                                         # (seconds each, not preemptible) held both slots of local[2] while
+                                         # trade cycles queued behind them; now the OS shares the cores instead
+                                         master="local[4]",
                                          shuffle_partitions=2,
                                          # its cached batches live for one cycle: compressing them cost more
                                          # CPU (profiled) than the memory it saves
                                          extra_conf={"spark.sql.inMemoryColumnarStorage.compressed": "false",
+                                                     # stages stay 2 tasks wide, so the slow loop cannot take
+                                                     # all 4 slots with one stage
+                                                     "spark.default.parallelism": "2",
                                                      # two loops share the session; FAIR pools keep trades
                                                      # from queuing behind the slow loop's stages
                                                      "spark.scheduler.mode": "FAIR",
