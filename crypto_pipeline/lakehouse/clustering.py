@@ -41,9 +41,10 @@ def is_write_conflict(exc: BaseException) -> bool:
     return any(name in text for name in WRITE_CONFLICTS)
 
 
-def cluster_table(spark, table: TableDef, path: str) -> ClusteringResult:
+def cluster_table(spark, table: TableDef, path: str, op: str = "scheduleAndExecute") -> ClusteringResult:
     """Schedule a clustering plan for ``table`` at ``path`` and execute it together with any plan an
-    earlier (killed) run left pending. Raises on failure; :func:`is_write_conflict` tells a lost race."""
+    earlier (killed) run left pending (``op``: Hudi's ``schedule``, ``execute`` or both). Raises on failure;
+    :func:`is_write_conflict` tells a lost race."""
     opts = {**clustering_options(), **THROTTLE}
     bad = [k for k, v in opts.items() if "," in v or "=" in v or "'" in v]
     if bad:  # the procedure takes options as one "k=v,k=v" string
@@ -51,7 +52,7 @@ def cluster_table(spark, table: TableDef, path: str) -> ClusteringResult:
     options = ",".join(f"{k}={v}" for k, v in opts.items())
     spark.sparkContext.setJobDescription(f"bronze {table.name} clustering")
     t0 = time.monotonic()
-    rows = spark.sql(f"CALL run_clustering(path => '{path}', op => 'scheduleAndExecute', "
+    rows = spark.sql(f"CALL run_clustering(path => '{path}', op => '{op}', "
                      f"options => '{options}')").collect()
     done = tuple(r["timestamp"] for r in rows if r["state"] == "COMPLETED")
     res = ClusteringResult(table.name, done, sum(r["input_group_size"] or 0 for r in rows if r["state"] == "COMPLETED"),

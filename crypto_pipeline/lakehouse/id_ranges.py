@@ -39,10 +39,6 @@ def _spans(sorted_ids: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def contains(ranges: Ranges, symbol: str, i: int) -> bool:
-    return any(lo <= i <= hi for lo, hi in ranges.get(symbol, ()))
-
-
 def overlapping(ranges: Ranges, symbol: str, lo: int, hi: int) -> list[tuple[int, int]]:
     """The committed ranges of ``symbol`` that meet ``[lo, hi]`` (what a batch spanning it must be checked against)."""
     return [(a, b) for a, b in ranges.get(symbol, ()) if a <= hi and b >= lo]
@@ -59,7 +55,3 @@ def decode(text: str | None) -> Ranges | None:
         return None
     return {s: [(int(lo), int(hi)) for lo, hi in r] for s, r in json.loads(text)["ranges"].items()}
 
-
-def gaps(ranges: Ranges) -> dict[str, list[tuple[int, int]]]:
-    """Missing ids between a symbol's first and last committed id, as ``[lo, hi]`` ranges."""
-    return {s: [(a[1] + 1, b[0] - 1) for a, b in zip(r, r[1:])] for s, r in ranges.items() if len(r) > 1}
