@@ -127,8 +127,12 @@ def table_exists(spark, path: str) -> bool:
 def read_checkpoint(spark, path: str, max_instants: int = 200) -> dict[str, Any] | None:
     """The checkpoint of the newest completed commit that carries one (clustering/clean instants carry
     none and are skipped); None when the table does not exist or never committed a checkpoint."""
-    meta = read_commit_state(spark, path, max_instants)
-    return json.loads(meta[CHECKPOINT_KEY]) if meta else None
+    return checkpoint_of(read_commit_state(spark, path, max_instants))
+
+
+def checkpoint_of(state: dict[str, str] | None) -> dict[str, Any] | None:
+    """The Kafka checkpoint in a commit state from :func:`read_commit_state`."""
+    return json.loads(state[CHECKPOINT_KEY]) if state else None
 
 
 def read_commit_state(spark, path: str, max_instants: int = 200) -> dict[str, str] | None:

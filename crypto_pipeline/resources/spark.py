@@ -63,9 +63,9 @@ def pyspark_resource(s3_endpoint: str, access_key: str, secret_key: str, jars_di
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, never the machine's public interface
-    return (BackgroundPySparkResource if background else PySparkResource)(spark_config={**spark_conf(jars_dir or default_jars_dir(), s3_endpoint, access_key,
-                                                      secret_key, master, driver_memory, shuffle_partitions),
-                                         **(extra_conf or {})})
+    conf = {**spark_conf(jars_dir or default_jars_dir(), s3_endpoint, access_key, secret_key, master, driver_memory,
+                         shuffle_partitions), **(extra_conf or {})}
+    return (BackgroundPySparkResource if background else PySparkResource)(spark_config=conf)
 
 
 def local_session(conf: dict[str, str], app_name: str = "crypto-pipeline"):

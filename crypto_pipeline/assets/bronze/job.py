@@ -22,7 +22,7 @@ from crypto_pipeline.assets.bronze import dedup, parse
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, read_batch
 from crypto_pipeline.lakehouse import id_ranges
-from crypto_pipeline.lakehouse.hudi import CHECKPOINT_KEY, hudi_options, read_commit_state
+from crypto_pipeline.lakehouse.hudi import checkpoint_of, hudi_options, read_commit_state
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,12 @@ class RunResult:
 
     def release(self) -> None:
         """Drop the run's cached frames (kept until the checks have used them)."""
-        for df in self.cached:
-            df.unpersist()
+        _unpersist(self.cached)
+
+
+def _unpersist(frames: list[DataFrame]) -> None:
+    for df in frames:
+        df.unpersist()
 
 
 def prepare_session(spark: SparkSession) -> None:
@@ -64,7 +68,7 @@ def plan(spark: SparkSession, bucket: str, watermarks: off.Watermarks, max_per_p
          ) -> tuple[off.Plan, dict[str, dict[str, str] | None]]:
     """The run's offsets, and each table's newest commit state (checkpoint, id ranges) they came from."""
     states = {name: read_commit_state(spark, bronze_path(bucket, name)) for name in tables}
-    ckpts = {name: off.decode(json.loads(st[CHECKPOINT_KEY]) if st else None) for name, st in states.items()}
+    ckpts = {name: off.decode(checkpoint_of(st)) for name, st in states.items()}
     return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss), states
 
 
@@ -172,8 +176,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
             for f in [pool.submit(write, j) for j in todo]:
                 f.result()  # re-raise the first failure; committed tables keep their (consistent) checkpoints
     except BaseException:
-        for df in cached:  # a long-running caller (the stream) may retry: do not leak this batch's cache
-            df.unpersist()
+        _unpersist(cached)  # a long-running caller (the stream) may retry: do not leak this batch's cache
         raise
     return RunResult(p, n_read, results, int(time.time() * 1000), time.monotonic() - t0, cached)
 

@@ -5,7 +5,6 @@ from dagster_pyspark import PySparkResource
 
 from crypto_pipeline.assets.silver.ohlcv import silver_ohlcv
 from crypto_pipeline.resources.s3 import S3Resource
-from crypto_pipeline.resources.spark import run_as_background
 from crypto_pipeline.silver.indicators_job import update_indicators
 from crypto_pipeline.silver.tables import INDICATOR_STATE, INDICATORS, OHLCV, silver_path
 
@@ -21,7 +20,6 @@ from crypto_pipeline.silver.tables import INDICATOR_STATE, INDICATORS, OHLCV, si
 )
 def silver_indicators(context: AssetExecutionContext, spark: PySparkResource, s3: S3Resource) -> MaterializeResult:
     session = spark.spark_session
-    run_as_background(session)  # bronze_stream keeps its CPU share on a small host
     res = update_indicators(session, silver_path(s3.bucket, OHLCV), silver_path(s3.bucket, INDICATORS),
                             silver_path(s3.bucket, INDICATOR_STATE))
     context.log.info("silver_indicators: %s", res)

@@ -9,7 +9,6 @@ from dagster_pyspark import PySparkResource
 from pydantic import Field
 
 from crypto_pipeline.resources.s3 import S3Resource
-from crypto_pipeline.resources.spark import run_as_background
 from crypto_pipeline.silver.ohlcv_job import update_ohlcv
 from crypto_pipeline.silver.quality import OutlierRule
 from crypto_pipeline.silver.tables import OHLCV, bronze_table_path, silver_path
@@ -43,7 +42,6 @@ def silver_ohlcv(context: AssetExecutionContext, config: OhlcvConfig, spark: PyS
                  s3: S3Resource) -> MaterializeResult:
     rule = OutlierRule(config.max_deviation, config.min_trades, config.min_quality_score)
     session = spark.spark_session
-    run_as_background(session)  # bronze_stream keeps its CPU share on a small host
     res = update_ohlcv(session, bronze_table_path(s3.bucket, "trades"), silver_path(s3.bucket, OHLCV), rule)
     context.log.info("silver_ohlcv: %s", res)
     excluded = sum(res.excluded.values())
