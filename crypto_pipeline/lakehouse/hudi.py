@@ -13,6 +13,8 @@ from crypto_pipeline.lakehouse.tables import TableDef
 COMMIT_META_PREFIX = "bronze."
 CHECKPOINT_KEY = COMMIT_META_PREFIX + "kafka.checkpoint"
 ID_RANGES_KEY = COMMIT_META_PREFIX + "id_ranges"   # dense-id tables: committed ids (lakehouse/id_ranges.py)
+KEY_MARKS_KEY = COMMIT_META_PREFIX + "key_marks"   # rising-key tables: committed maxima (lakehouse/key_marks.py)
+STATE_KEYS = (CHECKPOINT_KEY, ID_RANGES_KEY, KEY_MARKS_KEY)
 RUN_ID_KEY = COMMIT_META_PREFIX + "dagster.run_id"
 MB = 1024 * 1024
 
@@ -39,6 +41,8 @@ FILE_SIZING: dict[str, str] = {
     "hoodie.keep.min.commits": "200",
     "hoodie.keep.max.commits": "220",
 }
+
+UPSERT_CLUSTER_EVERY = 10   # inline clustering of a table that is always upserted (klines), in commits
 
 # How every bronze write client (the writer's and a clustering thread's) indexes and lists files.
 WRITE_TUNING: dict[str, str] = {
@@ -78,11 +82,13 @@ ASYNC_CLUSTERING: dict[str, str] = {
 
 
 def hudi_options(table: TableDef, checkpoint: dict[str, Any] | None = None, run_id: str | None = None,
-                 parallelism: int = 2, async_clustering: bool = False, id_ranges: str | None = None) -> dict[str, str]:
+                 parallelism: int = 2, async_clustering: bool = False, insert: bool = False,
+                 state: dict[str, str] | None = None) -> dict[str, str]:
     """Options for an idempotent upsert of ``table``; ``checkpoint`` goes into the commit's extra metadata.
     ``async_clustering``: another thread clusters the table (:data:`ASYNC_CLUSTERING`), not this writer.
-    ``id_ranges``: the caller already dropped every id the table holds (encoded ranges, committed with the
-    rows), so the write is a plain insert: no index lookup."""
+    ``insert``: the caller made sure no row of the batch has a key the table holds (dense ids dropped, or
+    every key above the committed marks), so the write is a plain insert: no index lookup. ``state``: more
+    bronze metadata (:data:`ID_RANGES_KEY`, :data:`KEY_MARKS_KEY`) committed with the rows."""
     opts = {
         "hoodie.table.name": f"bronze_{table.name}",
         "hoodie.datasource.write.table.type": "COPY_ON_WRITE",
@@ -103,8 +109,15 @@ def hudi_options(table: TableDef, checkpoint: dict[str, Any] | None = None, run_
     }
     if checkpoint is not None:
         opts[CHECKPOINT_KEY] = json.dumps(checkpoint, sort_keys=True)
-    if id_ranges is not None:
-        opts[ID_RANGES_KEY] = id_ranges
+    for key, value in (state or {}).items():
+        if key not in STATE_KEYS[1:]:
+            raise KeyError(f"{key!r} is not bronze commit state; known: {STATE_KEYS[1:]}")
+        opts[key] = value
+    if not (table.dense_id or table.rising_key):
+        # upserted through the index (klines): each commit looks up the key range of every file of the day's
+        # partition, so merge them sooner (2 MB of klines a symbol a day: a cheap rewrite)
+        opts["hoodie.clustering.inline.max.commits"] = str(UPSERT_CLUSTER_EVERY)
+    if insert:
         opts["hoodie.datasource.write.operation"] = "insert"
         opts["hoodie.combine.before.insert"] = "true"   # a key twice in one batch is still written once
     if run_id:
@@ -136,7 +149,7 @@ def checkpoint_of(state: dict[str, str] | None) -> dict[str, Any] | None:
 
 
 def read_commit_state(spark, path: str, max_instants: int = 200) -> dict[str, str] | None:
-    """The bronze metadata (checkpoint, id ranges) of the newest completed commit carrying a checkpoint."""
+    """The bronze metadata (checkpoint, id ranges, key marks) of the newest completed commit carrying a checkpoint."""
     if not table_exists(spark, path):
         return None
     jvm = spark._jvm
@@ -147,5 +160,5 @@ def read_commit_state(spark, path: str, max_instants: int = 200) -> dict[str, st
     for instant in reversed(instants[-max_instants:]):
         extra = timeline.readCommitMetadata(instant).getExtraMetadata()
         if extra.get(CHECKPOINT_KEY):
-            return {k: extra.get(k) for k in (CHECKPOINT_KEY, ID_RANGES_KEY) if extra.get(k)}
+            return {k: extra.get(k) for k in STATE_KEYS if extra.get(k)}
     return None

@@ -33,6 +33,16 @@ class TableDef:
     columns: tuple[tuple[str, DataType], ...]
     event_types: tuple[str, ...] = ()
     dense_id: str | None = None   # an id dense per symbol: written by insert, duplicates found by id ranges
+    rising_key: bool = False      # the last key column rises within the rest of the key (lakehouse/key_marks.py)
+
+    def __post_init__(self) -> None:
+        if self.dense_id and self.rising_key:
+            raise ValueError(f"{self.name}: a dense-id table is checked by id ranges, not key marks")
+
+    @property
+    def key_groups(self) -> tuple[str, ...]:
+        """The record key without its rising last column (a rising-key table's mark is kept per group)."""
+        return self.record_key[:-1]
 
     @property
     def asset_name(self) -> str:
@@ -43,9 +53,9 @@ class TableDef:
         return StructType([StructField(n, t) for n, t in self.columns])
 
 
-def _t(name, key, precombine, own, event_types, partition=("symbol", "dt"), dense_id=None) -> TableDef:
+def _t(name, key, precombine, own, event_types, partition=("symbol", "dt"), dense_id=None, rising_key=False) -> TableDef:
     return TableDef(name, tuple(key), tuple(partition), precombine, tuple(own) + tuple(LINEAGE), tuple(event_types),
-                    dense_id)
+                    dense_id, rising_key)
 
 
 TRADES = _t("trades", ("symbol", "trade_id"), "trade_time_ms", [
@@ -58,6 +68,7 @@ AGG_TRADES = _t("agg_trades", ("symbol", "agg_trade_id"), "trade_time_ms", [
     ("first_trade_id", LongType()), ("last_trade_id", LongType()), ("trade_time_ms", LongType()),
     ("event_time_ms", LongType()), ("is_buyer_maker", BooleanType())], ["aggTrade"], dense_id="agg_trade_id")
 
+# an open kline is updated in place (same key, a newer event) until it closes: upserted, not a rising key
 KLINES = _t("klines", ("symbol", "interval", "open_time_ms"), "event_time_ms", [
     ("symbol", StringType()), ("interval", StringType()), ("open_time_ms", LongType()), ("close_time_ms", LongType()),
     ("open", DEC), ("high", DEC), ("low", DEC), ("close", DEC), ("volume", DEC), ("quote_volume", DEC),
@@ -73,24 +84,24 @@ TICKERS = _t("tickers", ("symbol", "kind", "event_time_ms"), "event_time_ms", [
     ("best_ask_price", DEC), ("best_ask_quantity", DEC), ("open", DEC), ("high", DEC), ("low", DEC),
     ("volume", DEC), ("quote_volume", DEC), ("open_time_ms", LongType()), ("close_time_ms", LongType()),
     ("first_trade_id", LongType()), ("last_trade_id", LongType()), ("trade_count", LongType())],
-    ["24hrTicker", "24hrMiniTicker", "1hTicker", "4hTicker", "1dTicker"])
+    ["24hrTicker", "24hrMiniTicker", "1hTicker", "4hTicker", "1dTicker"], rising_key=True)
 
 # kind: "partial<N>" (top-N snapshot, key lastUpdateId) or "diff" (diff depth, key final update id u)
 DEPTH = _t("depth", ("symbol", "kind", "last_update_id"), "ingest_time_ms", [
     ("symbol", StringType()), ("kind", StringType()), ("last_update_id", LongType()),
     ("first_update_id", LongType()), ("event_time_ms", LongType()), ("bids", LEVEL), ("asks", LEVEL)],
-    ["depthPartial", "depthUpdate"])
+    ["depthPartial", "depthUpdate"], rising_key=True)
 
 BOOK_TICKER = _t("book_ticker", ("symbol", "update_id"), "ingest_time_ms", [
     ("symbol", StringType()), ("update_id", LongType()), ("best_bid_price", DEC), ("best_bid_quantity", DEC),
-    ("best_ask_price", DEC), ("best_ask_quantity", DEC)], ["bookTicker"])
+    ("best_ask_price", DEC), ("best_ask_quantity", DEC)], ["bookTicker"], rising_key=True)
 
 # rows that failed validation, keyed by their Kafka coordinates (a replay re-quarantines in place)
 QUARANTINE = TableDef("quarantine", ("kafka_topic", "kafka_partition", "kafka_offset"), ("dt",), "ingest_time_ms", (
     ("kafka_topic", StringType()), ("kafka_partition", IntegerType()), ("kafka_offset", LongType()),
     ("kafka_timestamp_ms", LongType()), ("message_key", StringType()), ("symbol", StringType()),
     ("event_type", StringType()), ("source", StringType()), ("ingest_time_ms", LongType()), ("reason", StringType()),
-    ("raw_value", StringType()), ("dt", StringType())))
+    ("raw_value", StringType()), ("dt", StringType())), rising_key=True)
 
 STREAM_TABLES: dict[str, TableDef] = {t.name: t for t in (TRADES, AGG_TRADES, KLINES, TICKERS, DEPTH, BOOK_TICKER)}
 BRONZE_TABLES: dict[str, TableDef] = {**STREAM_TABLES, QUARANTINE.name: QUARANTINE}

@@ -38,7 +38,7 @@ def resources_from_env() -> dict:
         # the long-running bronze_stream_job: small bounded batches, so a smaller heap (it is resident all day)
         "spark_stream": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""),
                                          os.environ.get("MINIO_ROOT_PASSWORD", ""),
-                                         driver_memory=os.environ.get("BRONZE_STREAM_DRIVER_MEMORY", "768m"),
+                                         driver_memory=os.environ.get("BRONZE_STREAM_DRIVER_MEMORY", "1g"),
                                          # 4 task slots on 2 cores: the slow loop's long parse/write tasks
                                          # (seconds each, not preemptible) held both slots of local[2] while
                                          # trade cycles queued behind them; now the OS shares the cores instead

@@ -97,6 +97,9 @@ def _materializations(res: RunResult):
             meta["e2e_latency_min_ms"] = res.committed_ms - t.max_event_ms  # newest event -> commit (freshness)
         if t.max_ingest_ms is not None:
             meta["ingest_to_commit_ms"] = res.committed_ms - t.max_ingest_ms
+        if t.write_s:   # written in this run (an idle table with an unchanged checkpoint is not)
+            meta["write_operation"] = "insert" if t.inserted else "upsert"   # insert: no index lookup was needed
+            meta["write_seconds"] = round(t.write_s, 2)
         if t.reasons:
             meta["quarantine_reasons"] = MetadataValue.json(t.reasons)
         if BRONZE_TABLES[name].dense_id:

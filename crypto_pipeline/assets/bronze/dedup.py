@@ -1,20 +1,72 @@
-"""Drop the rows of a dense-id table (trades, agg trades) whose id the table already holds, before an
-``insert`` write (see :mod:`crypto_pipeline.lakehouse.id_ranges` for why not an upsert).
+"""Decide, before a bronze write, whether it can be a Hudi ``insert`` (no index lookup) and still leave
+one row per record key:
 
-The committed ranges come from the newest commit; a table written before ranges were kept has them
-rebuilt once from its rows (gaps-and-islands over symbol, id)."""
+- a dense-id table (trades, agg trades) drops the rows whose id it already holds and inserts the rest
+  (:mod:`crypto_pipeline.lakehouse.id_ranges`);
+- a rising-key table (tickers, depth, book ticker, the quarantine) inserts a batch lying wholly above its
+  committed marks and upserts any other (:mod:`crypto_pipeline.lakehouse.key_marks`);
+- klines are upserted (an open kline is rewritten until it closes).
+
+The ranges and marks come from the newest commit; a table written before they were kept has them rebuilt
+once from its rows."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from crypto_pipeline.lakehouse import id_ranges as ids
-from crypto_pipeline.lakehouse.hudi import ID_RANGES_KEY, table_exists
+from crypto_pipeline.lakehouse import key_marks as km
+from crypto_pipeline.lakehouse.hudi import ID_RANGES_KEY, KEY_MARKS_KEY, table_exists
 from crypto_pipeline.lakehouse.tables import TableDef
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class WritePlan:
+    df: DataFrame                   # the rows to write
+    insert: bool = False            # no row's key is in the table: a plain insert
+    state: dict[str, str] = field(default_factory=dict)   # committed with the rows (id ranges, key marks)
+    dropped: int = 0                # rows whose id the table already held (dense-id tables)
+
+
+def plan_write(spark: SparkSession, path: str, table: TableDef, df: DataFrame, state: dict[str, str] | None) -> WritePlan:
+    """How to write ``df`` into ``table`` (whose newest commit state is ``state``) without doubling a key."""
+    if table.dense_id:
+        kept, ranges, dropped = drop_committed(df, table, committed_ranges(spark, path, table, state))
+        return WritePlan(kept, True, {ID_RANGES_KEY: ids.encode(ranges)}, dropped)
+    if table.rising_key:
+        above, marks = check_marks(df, table, committed_marks(spark, path, table, state))
+        if not above:
+            log.info("bronze %s: the batch reaches back to committed keys (replay, duplicate or late event): upsert",
+                     table.name)
+        return WritePlan(df, above, {KEY_MARKS_KEY: km.encode(marks)})
+    return WritePlan(df)
+
+
+def committed_marks(spark: SparkSession, path: str, table: TableDef, state: dict[str, str] | None) -> km.Marks:
+    """The largest committed key per group of ``table``: from its newest commit, else rebuilt from its rows."""
+    if state is not None and (kept := km.decode(state.get(KEY_MARKS_KEY))) is not None:
+        return kept
+    if not table_exists(spark, path):
+        return {}
+    log.info("bronze %s: rebuilding committed key marks from the table (once; later commits carry them)", table.name)
+    rising = table.record_key[-1]
+    rows = spark.read.format("hudi").load(path).groupBy(*table.key_groups).agg(F.max(rising).alias("hi")).collect()
+    return {km.group_of(r[c] for c in table.key_groups): int(r["hi"]) for r in rows}
+
+
+def check_marks(df: DataFrame, table: TableDef, marks: km.Marks) -> tuple[bool, km.Marks]:
+    """Whether ``df`` lies wholly above ``marks`` (then no key of it is committed), and the marks after it."""
+    rising = table.record_key[-1]
+    rows = df.groupBy(*table.key_groups).agg(F.min(rising).alias("lo"), F.max(rising).alias("hi")).collect()
+    rows = [r for r in rows if r["lo"] is not None]   # a null key is refused by Hudi itself
+    lo = {km.group_of(r[c] for c in table.key_groups): int(r["lo"]) for r in rows}
+    hi = {km.group_of(r[c] for c in table.key_groups): int(r["hi"]) for r in rows}
+    return km.all_above(marks, lo), km.merge(marks, hi)
 
 
 def committed_ranges(spark: SparkSession, path: str, table: TableDef, state: dict[str, str] | None) -> ids.Ranges:

@@ -21,7 +21,6 @@ from pyspark.sql import functions as F
 from crypto_pipeline.assets.bronze import dedup, parse
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, read_batch
-from crypto_pipeline.lakehouse import id_ranges
 from crypto_pipeline.lakehouse.hudi import checkpoint_of, hudi_options, read_commit_state
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 
@@ -37,6 +36,8 @@ class TableResult:
     reasons: dict[str, int] = field(default_factory=dict)
     batch: DataFrame | None = None   # the written rows (cached) for the checks
     duplicates_dropped: int = 0      # dense-id tables: rows whose id the table already held
+    write_s: float = 0.0             # the Hudi write and commit (index lookup, files, timeline)
+    inserted: bool = False           # written by insert (no index lookup), not upsert
 
 
 @dataclass
@@ -81,16 +82,14 @@ def _summary(df: DataFrame, time_col: str | None) -> TableResult:
                        max_event_ms=r["hi"] if time_col else None)
 
 
-def write_table(spark: SparkSession, df: DataFrame, table: TableDef, path: str, checkpoint: off.Offsets,
-                run_id: str | None, parallelism: int, async_clustering: bool = False,
-                ranges: id_ranges.Ranges | None = None) -> None:
-    """Upsert ``df`` (insert, for a dense-id table whose committed ``ranges`` it was checked against) and
-    commit ``checkpoint`` in the same Hudi commit (an empty batch still commits the checkpoint, so an idle
-    table does not hold back the next run's start offsets)."""
-    opts = hudi_options(table, off.encode(checkpoint), run_id, parallelism, async_clustering,
-                        None if ranges is None else id_ranges.encode(ranges))
+def write_table(spark: SparkSession, w: dedup.WritePlan, table: TableDef, path: str, checkpoint: off.Offsets,
+                run_id: str | None, parallelism: int, async_clustering: bool = False) -> None:
+    """Write the planned rows (upsert, or insert when :func:`dedup.plan_write` ruled out every committed key)
+    and commit ``checkpoint`` and the plan's state in the same Hudi commit (an empty batch still commits the
+    checkpoint, so an idle table does not hold back the next run's start offsets)."""
+    opts = hudi_options(table, off.encode(checkpoint), run_id, parallelism, async_clustering, w.insert, w.state)
     spark.sparkContext.setJobDescription(f"bronze {table.name}")
-    df.write.format("hudi").options(**opts).mode("append").save(path)
+    w.df.write.format("hudi").options(**opts).mode("append").save(path)
 
 
 def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, watermarks: off.Watermarks, *,
@@ -125,10 +124,9 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
     # Each table's payload is parsed once into a cached frame; its valid rows (past the table's own
     # checkpoint) are written, its invalid rows (past the quarantine's checkpoint) join the quarantine.
     q_cond = parse.offset_filter(p.table_from[QUARANTINE.name], p.start) if QUARANTINE.name in names else None
-    jobs: list[tuple[TableDef, DataFrame]] = []
+    jobs: list[tuple[TableDef, dedup.WritePlan]] = []
     cached: list[DataFrame] = [env]
     results: dict[str, TableResult] = {}
-    ranges: dict[str, id_ranges.Ranges] = {}   # dense-id tables: committed ids after this run's write
     bad_parts: list[DataFrame] = []
     with_quarantine = QUARANTINE.name in names
     for t in STREAM_TABLES.values():
@@ -139,16 +137,13 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
         if t.name in names:
             cond = parse.offset_filter(p.table_from[t.name], p.start)
             good = parse.valid(rows if cond is None else rows.where(cond), t)
-            dropped = 0
-            if t.dense_id:
-                held = dedup.committed_ranges(spark, bronze_path(bucket, t.name), t, states[t.name])
-                good, ranges[t.name], dropped = dedup.drop_committed(good, t, held)
+            w = dedup.plan_write(spark, bronze_path(bucket, t.name), t, good, states[t.name])
             time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
                 "event_time_ms" if t.name != "book_ticker" else None)
-            results[t.name] = _summary(good, time_col)
-            results[t.name].batch = good
-            results[t.name].duplicates_dropped = dropped
-            jobs.append((t, good))
+            results[t.name] = _summary(w.df, time_col)
+            results[t.name].batch = w.df
+            results[t.name].duplicates_dropped = w.dropped
+            jobs.append((t, w))
         if with_quarantine:  # every stream's invalid rows, whether or not its table is written in this run
             bad = rows.where(F.col("_reason").isNotNull())
             bad_parts.append(parse.quarantine_shape(bad if q_cond is None else bad.where(q_cond),
@@ -162,13 +157,16 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
         qres.reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()} if qres.rows else {}
         qres.batch = quarantine
         results[QUARANTINE.name] = qres
-        jobs.append((QUARANTINE, quarantine))
+        jobs.append((QUARANTINE, dedup.plan_write(spark, bronze_path(bucket, QUARANTINE.name), QUARANTINE, quarantine,
+                                                  states[QUARANTINE.name])))
 
-    def write(job: tuple[TableDef, DataFrame]) -> None:
-        t, df = job
-        write_table(spark, df, t, bronze_path(bucket, t.name), p.table_checkpoint[t.name], run_id, parallelism,
-                    t.name in async_clustering, ranges.get(t.name))
-        log.info("bronze %s: %d rows committed", t.name, results[t.name].rows)
+    def write(job: tuple[TableDef, dedup.WritePlan]) -> None:
+        t, w = job
+        started = time.monotonic()
+        write_table(spark, w, t, bronze_path(bucket, t.name), p.table_checkpoint[t.name], run_id, parallelism,
+                    t.name in async_clustering)
+        results[t.name].write_s, results[t.name].inserted = time.monotonic() - started, w.insert
+        log.info("bronze %s: %d rows committed (%s)", t.name, results[t.name].rows, "insert" if w.insert else "upsert")
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, write_threads), thread_name_prefix="bronze-write") as pool:

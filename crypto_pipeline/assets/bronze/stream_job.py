@@ -47,6 +47,8 @@ class _TableWindow:
     rows: int = 0
     commits: int = 0
     duplicates_dropped: int = 0
+    upserts: int = 0          # commits that needed Hudi's index lookup (the rest were plain inserts)
+    write_s_max: float = 0.0
     freshness_ms: list[int] = field(default_factory=list)
     last_checkpoint: off.Offsets | None = None
 
@@ -60,14 +62,19 @@ class Reporter:
         self.window: dict[str, _TableWindow] = {}
         self.cycles = 0
         self.fast_s: list[float] = []       # fast cycle durations in this window
-        self.slow_s: list[float] = []       # slow cycle durations in this window
+        self.slow: list[str] = []           # slow cycles in this window: duration and the slowest writes
         self.clustering: list[str] = []     # clustering done in this window
         self.opened = time.monotonic()
 
     def __call__(self, cycle: Cycle) -> None:
         res = cycle.result
         self.cycles += 1
-        (self.slow_s if cycle.full else self.fast_s).append(res.seconds)
+        if cycle.full:
+            slowest = sorted(((t.write_s, n) for n, t in res.tables.items() if t.write_s), reverse=True)[:3]
+            self.slow.append(f"{res.seconds:.1f}s" + (" (" + ", ".join(f"{n} {s:.1f}s" for s, n in slowest) + ")"
+                                                       if slowest else ""))
+        else:
+            self.fast_s.append(res.seconds)
         self.clustering += [f"{c.table} {c.groups} group(s) {c.seconds:.1f}s" for c in cycle.clustering]
         fresh = cycle.freshness_ms
         for name, t in res.tables.items():
@@ -76,6 +83,8 @@ class Reporter:
                 w.commits += 1
                 w.rows += t.rows
                 w.duplicates_dropped += t.duplicates_dropped
+                w.upserts += not t.inserted
+                w.write_s_max = max(w.write_s_max, t.write_s)
                 w.last_checkpoint = res.plan.table_checkpoint[name]
             if name in fresh:
                 w.freshness_ms.append(fresh[name])
@@ -89,7 +98,8 @@ class Reporter:
         for name, w in self.window.items():
             if not w.commits:
                 continue
-            meta = {"rows_written": w.rows, "commits": w.commits, "window_s": round(span, 1),
+            meta = {"rows_written": w.rows, "commits": w.commits, "upsert_commits": w.upserts,
+                    "write_seconds_max": round(w.write_s_max, 2), "window_s": round(span, 1),
                     "writer": "bronze_stream_job", "path": bronze_path("<bucket>", name)}
             if w.freshness_ms:
                 meta["freshness_at_commit_p50_ms"] = int(statistics.median(w.freshness_ms))
@@ -103,10 +113,10 @@ class Reporter:
         self.context.log.info(
             f"bronze stream: {self.cycles} cycles in {span:.0f}s, fast p50 "
             f"{statistics.median(self.fast_s) if self.fast_s else 0:.1f}s max {max(self.fast_s, default=0):.1f}s, slow "
-            + (", ".join(f"{sec:.1f}s" for sec in self.slow_s) or "none")
+            + (", ".join(self.slow) or "none")
             + ("; clustered " + ", ".join(self.clustering) if self.clustering else "") + "; rows "
             + ", ".join(f"{n}={w.rows}" for n, w in self.window.items() if w.rows))
-        self.window, self.cycles, self.fast_s, self.slow_s, self.clustering = {}, 0, [], [], []
+        self.window, self.cycles, self.fast_s, self.slow, self.clustering = {}, 0, [], [], []
         self.opened = time.monotonic()
 
 

@@ -126,7 +126,9 @@ def test_simulator_trades_to_bronze_via_dagster(ctx):
     assert ids == list(range(ids[0], ids[0] + len(ids)))         # dense trade ids in the table
     meta = inst.get_latest_materialization_event(AssetKey("bronze_trades")).asset_materialization.metadata
     assert meta["rows_written"].value == len(rest) and "e2e_latency_max_ms" in meta
-    assert inst.get_latest_materialization_event(AssetKey("bronze_klines")).asset_materialization.metadata["rows_written"].value == 6
+    assert meta["write_operation"].value == "insert"            # dense ids checked: no index lookup
+    klines = inst.get_latest_materialization_event(AssetKey("bronze_klines")).asset_materialization.metadata
+    assert klines["rows_written"].value == 6 and klines["write_operation"].value == "upsert"
     q = inst.get_latest_materialization_event(AssetKey("bronze_quarantine")).asset_materialization.metadata
     assert q["quarantine_reasons"].value == {"unparsable_envelope": 1, "trades:non_positive_price": 1}
     checks = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
