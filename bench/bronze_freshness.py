@@ -19,9 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# table -> exchange event-time column (book_ticker carries none: measured from ingest time instead)
+# table -> exchange event time (book_ticker and partial-depth snapshots carry none: measured from ingest time)
 EVENT_TIME = {"trades": "trade_time_ms", "agg_trades": "trade_time_ms", "klines": "event_time_ms",
-              "tickers": "event_time_ms", "depth": "event_time_ms", "book_ticker": "ingest_time_ms"}
+              "tickers": "event_time_ms", "depth": "coalesce(event_time_ms, ingest_time_ms)",
+              "book_ticker": "ingest_time_ms"}
 COMMIT = re.compile(r"^(\d{17})_(\d{17})\.commit$")
 
 
@@ -83,12 +84,12 @@ def main() -> None:
         rows = (spark.read.format("hudi").option("hoodie.datasource.query.type", "incremental")
                 .option("hoodie.datasource.read.begin.instanttime", instant_stamp(min(commits.values()) - 1))
                 .load(f"s3a://{bucket}/bronze/{table}")
-                .where(f"dt >= '{min_dt}'").select("_hoodie_commit_time", EVENT_TIME[table]))
+                .where(f"dt >= '{min_dt}'").selectExpr("_hoodie_commit_time", f"{EVENT_TIME[table]} AS event_ms"))
         rows.createOrReplaceTempView("r")
         done.createOrReplaceTempView("c")
         q = spark.sql(f"""SELECT count(*) n, percentile(f, array(0.5, 0.95, 0.99)) p, max(f) mx FROM (
-                            SELECT c.completed_ms - r.{EVENT_TIME[table]} AS f FROM r JOIN c ON r._hoodie_commit_time = c.instant
-                            WHERE r.{EVENT_TIME[table]} IS NOT NULL)""").collect()[0]
+                            SELECT c.completed_ms - r.event_ms AS f FROM r JOIN c ON r._hoodie_commit_time = c.instant
+                            WHERE r.event_ms IS NOT NULL)""").collect()[0]
         if not q["n"]:
             print(f"{table:<12} {len(commits):>7} {0:>9} (commits carried no rows)")
             continue

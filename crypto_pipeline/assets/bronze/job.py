@@ -48,6 +48,10 @@ class RunResult:
     committed_ms: int
     seconds: float
     cached: list[DataFrame] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)   # seconds: plan, read, prepare, write
+
+    def phase_text(self) -> str:
+        return " ".join(f"{k} {v:.1f}" for k, v in self.phases.items())
 
     def release(self) -> None:
         """Drop the run's cached frames (kept until the checks have used them)."""
@@ -109,6 +113,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
     if unknown:
         raise KeyError(f"unknown bronze tables {sorted(unknown)}; known: {sorted(BRONZE_TABLES)}")
     p, states = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names)
+    phases = {"plan": time.monotonic() - t0}
     if p.total == 0 and not any(p.changed(n) for n in names):
         return RunResult(p, 0, {n: TableResult() for n in names}, int(time.time() * 1000), time.monotonic() - t0)
     # with nothing new the batch is empty, but some table's checkpoint must move (a table created later);
@@ -120,6 +125,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
         kafka = kafka.where(keep)
     env = parse.envelopes(kafka).persist(StorageLevel.MEMORY_AND_DISK)
     n_read = env.count()
+    phases["read"] = time.monotonic() - t0 - sum(phases.values())
 
     # Each table's payload is parsed once into a cached frame; its valid rows (past the table's own
     # checkpoint) are written, its invalid rows (past the quarantine's checkpoint) join the quarantine.
@@ -160,6 +166,8 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
         jobs.append((QUARANTINE, dedup.plan_write(spark, bronze_path(bucket, QUARANTINE.name), QUARANTINE, quarantine,
                                                   states[QUARANTINE.name])))
 
+    phases["prepare"] = time.monotonic() - t0 - sum(phases.values())   # parse, dedup checks, summaries
+
     def write(job: tuple[TableDef, dedup.WritePlan]) -> None:
         t, w = job
         started = time.monotonic()
@@ -176,7 +184,8 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
     except BaseException:
         _unpersist(cached)  # a long-running caller (the stream) may retry: do not leak this batch's cache
         raise
-    return RunResult(p, n_read, results, int(time.time() * 1000), time.monotonic() - t0, cached)
+    phases["write"] = time.monotonic() - t0 - sum(phases.values())
+    return RunResult(p, n_read, results, int(time.time() * 1000), time.monotonic() - t0, cached, phases)
 
 
 def lost_range_record(lost: list[dict], run_id: str | None) -> bytes:

@@ -64,6 +64,7 @@ class Reporter:
         self.fast_s: list[float] = []       # fast cycle durations in this window
         self.slow: list[str] = []           # slow cycles in this window: duration and the slowest writes
         self.clustering: list[str] = []     # clustering done in this window
+        self.fast_max_phases = ""           # where the slowest fast cycle of the window spent its time
         self.opened = time.monotonic()
 
     def __call__(self, cycle: Cycle) -> None:
@@ -71,9 +72,11 @@ class Reporter:
         self.cycles += 1
         if cycle.full:
             slowest = sorted(((t.write_s, n) for n, t in res.tables.items() if t.write_s), reverse=True)[:3]
-            self.slow.append(f"{res.seconds:.1f}s" + (" (" + ", ".join(f"{n} {s:.1f}s" for s, n in slowest) + ")"
-                                                       if slowest else ""))
+            self.slow.append(f"{res.seconds:.1f}s [{res.phase_text()}]"
+                             + (" (" + ", ".join(f"{n} {s:.1f}s" for s, n in slowest) + ")" if slowest else ""))
         else:
+            if res.seconds > max(self.fast_s, default=0):
+                self.fast_max_phases = res.phase_text()
             self.fast_s.append(res.seconds)
         self.clustering += [f"{c.table} {c.groups} group(s) {c.seconds:.1f}s" for c in cycle.clustering]
         fresh = cycle.freshness_ms
@@ -112,7 +115,8 @@ class Reporter:
                                                         metadata=meta))
         self.context.log.info(
             f"bronze stream: {self.cycles} cycles in {span:.0f}s, fast p50 "
-            f"{statistics.median(self.fast_s) if self.fast_s else 0:.1f}s max {max(self.fast_s, default=0):.1f}s, slow "
+            f"{statistics.median(self.fast_s) if self.fast_s else 0:.1f}s max {max(self.fast_s, default=0):.1f}s"
+            + (f" [{self.fast_max_phases}]" if self.fast_s else "") + ", slow "
             + (", ".join(self.slow) or "none")
             + ("; clustered " + ", ".join(self.clustering) if self.clustering else "") + "; rows "
             + ", ".join(f"{n}={w.rows}" for n, w in self.window.items() if w.rows))
