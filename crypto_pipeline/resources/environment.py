@@ -54,16 +54,19 @@ def resources_from_env() -> dict:
         "spark_stream": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""),
                                          os.environ.get("MINIO_ROOT_PASSWORD", ""),
                                          driver_memory=os.environ.get("BRONZE_STREAM_DRIVER_MEMORY", "1g"),
-                                         # 4 task slots on 2 cores: the slow loop's long parse/write tasks
-                                         # (seconds each, not preemptible) held both slots of local[2] while
-                                         # trade cycles queued behind them; now the OS shares the cores instead
-                                         master="local[4]",
+                                         # 6 task slots on 2 cores: tasks are not preemptible, and the slow
+                                         # loop's parse/write tasks (seconds each) held both slots of local[2]
+                                         # while trade cycles queued behind them; with local[4] a trade cycle
+                                         # still waited 19 s for a slot during a clustering pass (its
+                                         # one-group tasks run for tens of seconds). Now a trade stage (2
+                                         # tasks) always finds free slots and the OS shares the cores.
+                                         master="local[6]",
                                          shuffle_partitions=2,
                                          # its cached batches live for one cycle: compressing them cost more
                                          # CPU (profiled) than the memory it saves
                                          extra_conf={"spark.sql.inMemoryColumnarStorage.compressed": "false",
                                                      # stages stay 2 tasks wide, so the slow loop cannot take
-                                                     # all 4 slots with one stage
+                                                     # the trades' slots with one stage
                                                      "spark.default.parallelism": "2",
                                                      # two loops share the session; FAIR pools keep trades
                                                      # from queuing behind the slow loop's stages

@@ -61,6 +61,20 @@ class RunResult:
 def _unpersist(frames: list[DataFrame]) -> None:
     for df in frames:
         df.unpersist()
+        logical = df._jdf.queryExecution().logical()
+        if logical.nodeName() == "LogicalRDD":   # a local checkpoint (:func:`_materialise`): drop its blocks now
+            logical.rdd().unpersist(False)
+
+
+def _materialise(df: DataFrame) -> DataFrame:
+    """``df`` computed once into the block store with its lineage cut (a local checkpoint), not persisted.
+
+    Why: records read in the driver become a DataFrame whose partitions *are* the records, and Spark
+    serialises a task's partition into every task of every later job over it, cached or not — ~10 MB per
+    task, 17–21 stages a slow cycle (Spark's "task of very large size" warnings), and the humongous objects
+    kept the stream JVM's G1 in back-to-back concurrent cycles. After the checkpoint a partition is a block
+    id."""
+    return df.localCheckpoint(eager=True)
 
 
 def prepare_session(spark: SparkSession) -> None:
@@ -123,7 +137,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
                        parse.key_keep(set(names)) if keep is not None else None)
     if keep is not None:
         kafka = kafka.where(keep)
-    env = parse.envelopes(kafka).persist(StorageLevel.MEMORY_AND_DISK)
+    env = _materialise(parse.envelopes(kafka))
     n_read = env.count()
     phases["read"] = time.monotonic() - t0 - sum(phases.values())
 

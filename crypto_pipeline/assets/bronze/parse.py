@@ -176,9 +176,11 @@ def valid(rows: DataFrame, table: TableDef) -> DataFrame:
 
 def quarantine_shape(df: DataFrame, reason: Column) -> DataFrame:
     """Rows (envelope-level or typed) in the quarantine table's shape, with ``reason``."""
-    now = F.unix_millis(F.current_timestamp())
+    # the broker's timestamp when the envelope has none (every Kafka record has one). Not the current time:
+    # a per-query constant is compiled into the generated code, so every cycle would generate, load and
+    # JIT-compile its own copy of the quarantine's code in the long-running stream session
     return (df.withColumn("reason", reason)
-            .withColumn("ingest_time_ms", F.coalesce(F.col("ingest_time_ms"), F.col("kafka_timestamp_ms"), now))
+            .withColumn("ingest_time_ms", F.coalesce(F.col("ingest_time_ms"), F.col("kafka_timestamp_ms")))
             .withColumn("dt", _dt(F.col("kafka_timestamp_ms")))
             .select(*[F.col(f.name).cast(f.dataType) for f in QUARANTINE.schema.fields]))
 
