@@ -93,3 +93,11 @@ def make_bucket(s3_endpoint: str, user: str, password: str, name: str | None = N
     name = name or f"bronze-it-{uuid.uuid4().hex[:8]}"
     Minio(urlparse(s3_endpoint).netloc, access_key=user, secret_key=password, secure=False).make_bucket(name)
     return name
+
+
+def stack_spark(env: dict[str, str]):
+    """A small Spark session (Hudi, S3A) on the test stack's MinIO, as the bronze integration tests use it."""
+    from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
+
+    return local_session(spark_conf(default_jars_dir(), env["S3_ENDPOINT"], env["MINIO_ROOT_USER"],
+                                    env["MINIO_ROOT_PASSWORD"], "local[2]", "1g", 2))

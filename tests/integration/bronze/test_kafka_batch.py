@@ -11,8 +11,7 @@ from crypto_pipeline.assets.bronze.parse import key_keep
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.kafka_batch import KAFKA_COLUMNS, DriverKafkaReader, read_with_spark
 from crypto_pipeline.resources.kafka import KafkaResource
-from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
-from tests.integration.bronze.helpers import Feed, create_topic
+from tests.integration.bronze.helpers import Feed, create_topic, stack_spark
 
 TAG = uuid.uuid4().hex[:5]
 PATTERN = f"^crypto_raw_xkb{TAG}.*"
@@ -30,8 +29,7 @@ def feed(kafka_stack):
         f.trades(s, range(1, 301))
         f.others(s, 20)
     f.flush()
-    spark = local_session(spark_conf(default_jars_dir(), env["S3_ENDPOINT"], env["MINIO_ROOT_USER"],
-                                     env["MINIO_ROOT_PASSWORD"], "local[2]", "1g", 2))
+    spark = stack_spark(env)
     return bootstrap, symbols, f, spark
 
 

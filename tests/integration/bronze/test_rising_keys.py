@@ -13,8 +13,7 @@ from crypto_pipeline.lakehouse import key_marks
 from crypto_pipeline.lakehouse.hudi import CHECKPOINT_KEY, KEY_MARKS_KEY, read_commit_state
 from crypto_pipeline.lakehouse.tables import BOOK_TICKER, bronze_path
 from crypto_pipeline.resources.kafka import KafkaResource
-from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
-from tests.integration.bronze.helpers import Feed, create_topic, make_bucket
+from tests.integration.bronze.helpers import Feed, create_topic, make_bucket, stack_spark
 
 TAG = uuid.uuid4().hex[:5]
 PATTERN = f"^crypto_raw_xrk{TAG}.*"
@@ -33,8 +32,7 @@ def test_an_update_published_twice_is_written_once_and_in_order_batches_are_inse
     env = kafka_stack.env()
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     bucket = make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"])
-    spark = local_session(spark_conf(default_jars_dir(), env["S3_ENDPOINT"], env["MINIO_ROOT_USER"],
-                                     env["MINIO_ROOT_PASSWORD"], "local[2]", "1g", 2))
+    spark = stack_spark(env)
     sym = f"XRK{TAG}A".upper()
     topic = create_topic(bootstrap, sym, partitions=1)
     kafka = KafkaResource(bootstrap_servers=bootstrap, topic_pattern=PATTERN)

@@ -10,8 +10,7 @@ from pyspark.sql import functions as F
 from crypto_pipeline.lakehouse.clustering import cluster_table, is_write_conflict
 from crypto_pipeline.lakehouse.hudi import hudi_options
 from crypto_pipeline.lakehouse.tables import TRADES
-from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
-from tests.integration.bronze.helpers import make_bucket
+from tests.integration.bronze.helpers import make_bucket, stack_spark
 
 COMMITS, CLUSTER_EVERY = 9, 4
 
@@ -25,8 +24,7 @@ def _batch(spark, first_id: int, n: int):
 def test_tiny_commits_are_clustered_instead_of_piling_up(minio_stack):
     env = minio_stack.env()
     bucket = make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"])
-    spark = local_session(spark_conf(default_jars_dir(), env["S3_ENDPOINT"], env["MINIO_ROOT_USER"],
-                                     env["MINIO_ROOT_PASSWORD"], "local[2]", "1g", 2))
+    spark = stack_spark(env)
     path = f"s3a://{bucket}/bronze/small_files_trades"
     opts = {**hudi_options(TRADES), "hoodie.clustering.inline.max.commits": str(CLUSTER_EVERY)}
     files_after = []
@@ -47,8 +45,7 @@ def test_clustering_from_another_thread_does_not_stop_the_writer(minio_stack):
     replacecommit, the clustering is not rejected because of them, and every row is there exactly once."""
     env = minio_stack.env()
     bucket = make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"])
-    spark = local_session(spark_conf(default_jars_dir(), env["S3_ENDPOINT"], env["MINIO_ROOT_USER"],
-                                     env["MINIO_ROOT_PASSWORD"], "local[2]", "1g", 2))
+    spark = stack_spark(env)
     path = f"s3a://{bucket}/bronze/async_clustering_trades"
     opts = hudi_options(TRADES, async_clustering=True)
     n = [0]
