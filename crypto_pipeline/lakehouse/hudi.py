@@ -148,14 +148,19 @@ def checkpoint_of(state: dict[str, str] | None) -> dict[str, Any] | None:
     return json.loads(state[CHECKPOINT_KEY]) if state else None
 
 
+def completed_commits(spark, path: str):
+    """The table's timeline of completed commits (Java ``HoodieTimeline``; commits, replacecommits)."""
+    jvm = spark._jvm
+    conf = jvm.org.apache.hudi.hadoop.fs.HadoopFSUtils.getStorageConfWithCopy(spark._jsc.hadoopConfiguration())
+    meta = jvm.org.apache.hudi.common.table.HoodieTableMetaClient.builder().setConf(conf).setBasePath(path).build()
+    return meta.getActiveTimeline().getCommitsTimeline().filterCompletedInstants()
+
+
 def read_commit_state(spark, path: str, max_instants: int = 200) -> dict[str, str] | None:
     """The bronze metadata (checkpoint, id ranges, key marks) of the newest completed commit carrying a checkpoint."""
     if not table_exists(spark, path):
         return None
-    jvm = spark._jvm
-    conf = jvm.org.apache.hudi.hadoop.fs.HadoopFSUtils.getStorageConfWithCopy(spark._jsc.hadoopConfiguration())
-    meta = jvm.org.apache.hudi.common.table.HoodieTableMetaClient.builder().setConf(conf).setBasePath(path).build()
-    timeline = meta.getActiveTimeline().getCommitsTimeline().filterCompletedInstants()
+    timeline = completed_commits(spark, path)
     instants = list(timeline.getInstants())
     for instant in reversed(instants[-max_instants:]):
         extra = timeline.readCommitMetadata(instant).getExtraMetadata()

@@ -101,3 +101,15 @@ def stack_spark(env: dict[str, str]):
 
     return local_session(spark_conf(default_jars_dir(), env["S3_ENDPOINT"], env["MINIO_ROOT_USER"],
                                     env["MINIO_ROOT_PASSWORD"], "local[2]", "1g", 2))
+
+
+def bronze_case(kafka_stack, symbol: str, partitions: int = 3):
+    """A fresh bucket, a Spark session and the symbol's raw topic on the test stack (``.topic``, ``.bootstrap``,
+    ``.bucket``, ``.spark``, ``.feed``)."""
+    from types import SimpleNamespace
+
+    env = kafka_stack.env()
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    return SimpleNamespace(bootstrap=bootstrap, topic=create_topic(bootstrap, symbol, partitions), feed=Feed(bootstrap),
+                           bucket=make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"]),
+                           spark=stack_spark(env))

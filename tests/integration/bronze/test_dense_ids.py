@@ -12,21 +12,17 @@ from crypto_pipeline.lakehouse import id_ranges
 from crypto_pipeline.lakehouse.hudi import CHECKPOINT_KEY, ID_RANGES_KEY, read_commit_state
 from crypto_pipeline.lakehouse.tables import TRADES, bronze_path
 from crypto_pipeline.resources.kafka import KafkaResource
-from tests.integration.bronze.helpers import Feed, create_topic, make_bucket, stack_spark
+from tests.integration.bronze.helpers import bronze_case
 
 TAG = uuid.uuid4().hex[:5]
 PATTERN = f"^crypto_raw_xdi{TAG}.*"
 
 
 def test_a_trade_published_twice_is_written_once(kafka_stack, minio_stack):
-    env = kafka_stack.env()
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    bucket = make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"])
-    spark = stack_spark(env)
     sym = f"XDI{TAG}A".upper()
-    create_topic(bootstrap, sym)
+    case = bronze_case(kafka_stack, sym)
+    spark, bucket, bootstrap, feed = case.spark, case.bucket, case.bootstrap, case.feed
     kafka = KafkaResource(bootstrap_servers=bootstrap, topic_pattern=PATTERN)
-    feed = Feed(bootstrap)
     path = bronze_path(bucket, "trades")
 
     def cycle(ids):

@@ -10,10 +10,10 @@ import uuid
 from crypto_pipeline.assets.bronze import dedup
 from crypto_pipeline.assets.bronze.job import run_bronze
 from crypto_pipeline.lakehouse import key_marks
-from crypto_pipeline.lakehouse.hudi import CHECKPOINT_KEY, KEY_MARKS_KEY, read_commit_state
+from crypto_pipeline.lakehouse.hudi import CHECKPOINT_KEY, KEY_MARKS_KEY, completed_commits, read_commit_state
 from crypto_pipeline.lakehouse.tables import BOOK_TICKER, bronze_path
 from crypto_pipeline.resources.kafka import KafkaResource
-from tests.integration.bronze.helpers import Feed, create_topic, make_bucket, stack_spark
+from tests.integration.bronze.helpers import bronze_case
 
 TAG = uuid.uuid4().hex[:5]
 PATTERN = f"^crypto_raw_xrk{TAG}.*"
@@ -21,22 +21,15 @@ PATTERN = f"^crypto_raw_xrk{TAG}.*"
 
 def last_operation(spark, path: str) -> str:
     """The write operation of the table's newest completed commit (INSERT or UPSERT)."""
-    jvm = spark._jvm
-    conf = jvm.org.apache.hudi.hadoop.fs.HadoopFSUtils.getStorageConfWithCopy(spark._jsc.hadoopConfiguration())
-    meta = jvm.org.apache.hudi.common.table.HoodieTableMetaClient.builder().setConf(conf).setBasePath(path).build()
-    timeline = meta.getActiveTimeline().getCommitsTimeline().filterCompletedInstants()
+    timeline = completed_commits(spark, path)
     return timeline.readCommitMetadata(timeline.lastInstant().get()).getOperationType().name()
 
 
 def test_an_update_published_twice_is_written_once_and_in_order_batches_are_inserted(kafka_stack, minio_stack):
-    env = kafka_stack.env()
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    bucket = make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"])
-    spark = stack_spark(env)
     sym = f"XRK{TAG}A".upper()
-    topic = create_topic(bootstrap, sym, partitions=1)
+    case = bronze_case(kafka_stack, sym, partitions=1)
+    spark, bucket, bootstrap, topic, feed = case.spark, case.bucket, case.bootstrap, case.topic, case.feed
     kafka = KafkaResource(bootstrap_servers=bootstrap, topic_pattern=PATTERN)
-    feed = Feed(bootstrap)
     path, qpath = bronze_path(bucket, "book_ticker"), bronze_path(bucket, "quarantine")
 
     def cycle(ids, bad: int = 0):
