@@ -49,7 +49,10 @@ def format_storage(layout: Layout, props_file: Path, data_dir: Path, cluster_id:
     if (data_dir / "meta.properties").exists():
         return False
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = java_cmd(layout, "kafka.tools.StorageTool", "256m", "format", "-t", cluster_id, "-c", str(props_file))
+    # "--cluster-id=<id>": a generated id is base64url and starts with "-" one time in 64, which the tool's
+    # argument parser would otherwise take for an option
+    cmd = java_cmd(layout, "kafka.tools.StorageTool", "256m", "format", f"--cluster-id={cluster_id}",
+                   "-c", str(props_file))
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"kafka storage format failed for {data_dir}:\n{(r.stdout + r.stderr)[-2000:]}")
