@@ -10,10 +10,10 @@ from dagster import (
     load_assets_from_package_module,
 )
 
-from crypto_pipeline.assets import bronze, ops, silver
+from crypto_pipeline.assets import bronze, gold, ops, silver
 from crypto_pipeline.resources.environment import resources_from_env
 
-LAYERS = [bronze, silver]
+LAYERS = [bronze, silver, gold]
 
 defs = Definitions(
     assets=[*load_assets_from_modules([ops]),

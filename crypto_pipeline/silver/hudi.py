@@ -17,8 +17,10 @@ CHECKPOINT_KEY = META_PREFIX + "checkpoint"
 
 
 def write_options(table: str, record_key: str, partition_fields: str, precombine: str,
-                  checkpoint: dict | None = None, parallelism: int = 2) -> dict[str, str]:
-    """Upsert options for a silver COW table; the checkpoint (if any) goes into the commit metadata."""
+                  checkpoint: dict | None = None, parallelism: int = 2, prefix: str = META_PREFIX,
+                  extra: dict[str, object] | None = None) -> dict[str, str]:
+    """Upsert options for a silver (or gold: ``prefix`` "gold.") COW table; the checkpoint (if any) and
+    ``extra`` (JSON values, keys without the prefix) go into the commit metadata."""
     opts = {
         "hoodie.table.name": table,
         "hoodie.datasource.write.recordkey.field": record_key,
@@ -32,14 +34,16 @@ def write_options(table: str, record_key: str, partition_fields: str, precombine
         "hoodie.upsert.shuffle.parallelism": str(parallelism),
         "hoodie.insert.shuffle.parallelism": str(parallelism),
         "hoodie.simple.index.parallelism": str(parallelism),
-        "hoodie.datasource.write.commitmeta.key.prefix": META_PREFIX,
+        "hoodie.datasource.write.commitmeta.key.prefix": prefix,
         "hoodie.allow.empty.commit": "true",
         # silver tables are small and rewritten per day/month partition: the metadata table's extra
         # write stages per commit cost more than the listing they save
         "hoodie.metadata.enable": "false",  # a run with no changed rows still advances its checkpoint
     }
     if checkpoint is not None:
-        opts[CHECKPOINT_KEY] = json.dumps(checkpoint, sort_keys=True)
+        opts[prefix + "checkpoint"] = json.dumps(checkpoint, sort_keys=True)
+    for key, value in (extra or {}).items():
+        opts[prefix + key] = json.dumps(value, sort_keys=True)
     return opts
 
 
@@ -68,15 +72,16 @@ def latest_completion_time(spark: SparkSession, path: str) -> str | None:
     return instants[-1].getCompletionTime() if instants else None
 
 
-def read_checkpoint(spark: SparkSession, path: str, lookback: int = 50) -> dict | None:
+def read_checkpoint(spark: SparkSession, path: str, lookback: int = 50, prefix: str = META_PREFIX) -> dict | None:
     """The checkpoint stored with the newest completed commit that has one."""
     if not table_exists(spark, path):
         return None
+    key = prefix + "checkpoint"
     tl, instants = _completed_commits(spark, path)
     for inst in reversed(instants[-lookback:]):
         extra = tl.readCommitMetadata(inst).getExtraMetadata()
-        if extra is not None and extra.containsKey(CHECKPOINT_KEY):
-            return json.loads(extra.get(CHECKPOINT_KEY))
+        if extra is not None and extra.containsKey(key):
+            return json.loads(extra.get(key))
     return None
 
 

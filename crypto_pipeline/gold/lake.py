@@ -1,0 +1,140 @@
+"""Spark side of gold: what changed in silver, the tails of the series a run needs, and writing only the gold
+rows that differ from what the table holds (with the checkpoint in the same commit).
+
+Series are read to the driver as pandas (Arrow): a gold run needs, per series, the bars it restates plus a
+window of history (about a day of 1m bars), which is small; a full build reads whole series once."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crypto_pipeline.gold.tables import DELETED, KEYS, PARTITIONS, PRECOMBINE, SPARSE, VALUES, spark_schema
+from crypto_pipeline.silver import hudi
+from crypto_pipeline.silver.candles import period_col
+from crypto_pipeline.silver.intervals import DAILY_PARTITIONED
+
+META_PREFIX = "gold."
+#: every series from its first bar
+ORIGIN = -(2**62)
+
+
+def changed_from(spark: SparkSession, silver: str, begin: str | None, end: str) -> dict[tuple[str, str], int]:
+    """(symbol, interval) -> open time of the earliest final candle written by silver commits in (begin, end]."""
+    rows = (hudi.read_incremental(spark, silver, begin, end).filter("is_final")
+            .groupBy("symbol", "interval").agg(F.min("open_time_ms").alias("first")).collect())
+    return {(r.symbol, r.interval): r.first for r in rows}
+
+
+def _since(interval: str, start_ms: int) -> F.Column:
+    """Partition-prunable: rows of ``interval`` with open time >= start_ms."""
+    cond = F.col("interval") == interval
+    if start_ms <= 0:
+        return cond
+    day = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    period = day if interval in DAILY_PARTITIONED else day[:7]
+    return cond & (F.col("period") >= period) & (F.col("open_time_ms") >= start_ms)
+
+
+def read_series(spark: SparkSession, path: str, starts: dict[str, int], cols: list[str],
+                final_only: bool = True) -> pd.DataFrame:
+    """Rows of every symbol at each interval of ``starts`` from its start time, as pandas (doubles for the
+    decimal columns), sorted by symbol, interval, open time."""
+    if not starts:
+        return pd.DataFrame(columns=["symbol", "interval", "open_time_ms", *cols])
+    cond = F.lit(False)
+    for iv, start in starts.items():
+        cond = cond | _since(iv, start)
+    df = hudi.read_snapshot(spark, path).filter(cond)
+    if final_only:
+        df = df.filter("is_final")
+    out = df.select("symbol", "interval", "open_time_ms", *[F.col(c).cast("double").alias(c) for c in cols]).toPandas()
+    return out.sort_values(["symbol", "interval", "open_time_ms"], ignore_index=True)
+
+
+def read_existing(spark: SparkSession, path: str, table: str, starts: dict[str, int]) -> pd.DataFrame:
+    """Gold rows of ``table`` at each interval of ``starts`` from its start (empty when there is no table)."""
+    cols = [*KEYS[table], *VALUES[table], "period"]
+    if not starts or not hudi.table_exists(spark, path):
+        return pd.DataFrame(columns=cols)
+    cond = F.lit(False)
+    for iv, start in starts.items():
+        cond = cond | _since(iv, start)
+    return hudi.read_snapshot(spark, path).filter(cond).select(*cols).toPandas()
+
+
+def diff(table: str, computed: pd.DataFrame, existing: pd.DataFrame, scope: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows to upsert, keys to delete): computed rows that are new or differ in any value (NaN equals NaN),
+    and - for the sparse tables - existing rows inside the recomputed ranges (``scope``: the series key columns
+    and ``from_ms``) that the computation no longer produces."""
+    keys, vals = list(KEYS[table]), list(VALUES[table])
+    if existing.empty:
+        return computed, existing.iloc[0:0]
+    merged = computed.merge(existing[keys + vals], on=keys, how="left", suffixes=("", "_old"), indicator=True)
+    same = merged["_merge"] == "both"
+    for v in vals:
+        a, b = merged[v], merged[f"{v}_old"]
+        if a.dtype == object or b.dtype == object:
+            eq = (a.astype(object) == b.astype(object)) | (a.isna() & b.isna())
+        else:
+            eq = (a.to_numpy(dtype=float) == b.to_numpy(dtype=float)) | (a.isna().to_numpy() & b.isna().to_numpy())
+        same &= eq
+    upserts = computed[~same.to_numpy()]
+    if table not in SPARSE:
+        return upserts, existing.iloc[0:0]
+    series = [c for c in scope.columns if c != "from_ms"]
+    inside = existing.merge(scope, on=series)
+    inside = inside[inside.open_time_ms >= inside.from_ms]
+    gone = inside.merge(computed[keys], on=keys, how="left", indicator=True)
+    return upserts, gone[gone["_merge"] == "left_only"][keys]
+
+
+def write(spark: SparkSession, path: str, table: str, upserts: pd.DataFrame, deletes: pd.DataFrame,
+          checkpoint: dict, restated: list, stamp: int, parallelism: int = 2) -> int:
+    """One Hudi commit: the upserts, the deletes (``_hoodie_is_deleted``) and the checkpoint; NaN -> NULL.
+    A first write is an insert (no index lookup). Returns the rows written."""
+    schema = spark_schema(table)
+    rows = _frame(spark, upserts, schema).withColumn(DELETED, F.lit(False))
+    if not deletes.empty:
+        blank = (None,) * len(VALUES[table])
+        dead = [tuple(v.item() if hasattr(v, "item") else v for v in k) + blank
+                for k in deletes[list(KEYS[table])].itertuples(index=False)]
+        rows = rows.unionByName(spark.createDataFrame(dead, schema).withColumn(DELETED, F.lit(True)))
+    rows = rows.withColumn("period", period_col("open_time_ms", "interval"))
+    rows = rows.withColumn(PRECOMBINE, F.lit(stamp).cast("bigint"))
+    opts = hudi.write_options(f"gold_{table}", ",".join(KEYS[table]), ",".join(PARTITIONS[table]), PRECOMBINE,
+                              checkpoint, parallelism, prefix=META_PREFIX, extra={"restated": restated})
+    if not hudi.table_exists(spark, path):
+        opts["hoodie.datasource.write.operation"] = "insert"
+    rows.write.format("hudi").options(**opts).mode("append").save(path)
+    return len(upserts) + len(deletes)
+
+
+def _frame(spark: SparkSession, df: pd.DataFrame, schema: str) -> DataFrame:
+    """pandas -> Spark with the table's types; NaN doubles become NULL (never NaN in the tables)."""
+    if df.empty:
+        out = spark.createDataFrame([], schema)
+    else:
+        out = spark.createDataFrame(df, schema)
+    doubles = [f.name for f in out.schema.fields if f.dataType.simpleString() == "double"]
+    return out.select(*[F.when(~F.isnan(c), F.col(c)).alias(c) if c in doubles else F.col(c) for c in out.columns])
+
+
+def counts(spark: SparkSession, path: str, starts: dict[str, int], by: list[str], final_only: bool) -> dict:
+    """Row counts per ``by`` in a table at each interval of ``starts`` from its start (for the checks)."""
+    if not starts or not hudi.table_exists(spark, path):
+        return {}
+    cond = F.lit(False)
+    for iv, start in starts.items():
+        cond = cond | _since(iv, start)
+    df = hudi.read_snapshot(spark, path).filter(cond)
+    if final_only:
+        df = df.filter("is_final")
+    return {tuple(r[c] for c in by): r["count"] for r in df.groupBy(*by).count().collect()}
+
+
+def as_int(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.int64)
