@@ -40,7 +40,7 @@ def test_risk_checks_pass_then_fail(risk):
         bad = df.copy()
         bad.loc[300, col] = val
         out = checks.risk_bounds(bad)
-        assert not out.passed and out.failures == 1 and "18000000" in out.sample[0], (col, out)  # row 300 = minute 300
+        assert not out.passed and out.failures >= 1 and "18000000" in out.sample[0], (col, out)  # row 300 = minute 300
     bad = df.copy()
     bad.loc[300, "var_95"] = np.nan  # NULL although the window is full
     assert not checks.risk_complete(bad, origins, counts).passed
