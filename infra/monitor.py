@@ -93,9 +93,11 @@ def minio_rows(settings: StackSettings, creds) -> list[tuple]:
         for obj in client.list_objects(settings.minio.bucket, recursive=True):
             count += 1
             size += obj.size or 0
-            layer = obj.object_name.split("/", 1)[0]
-            if obj.last_modified and (layer not in newest or obj.last_modified > newest[layer]):
-                newest[layer] = obj.last_modified
+            parts = obj.object_name.split("/", 2)
+            # layers, and each gold table on its own (gold/<table>/...): which analytics are behind
+            for key in (parts[0], "/".join(parts[:2]) if parts[0] == "gold" and len(parts) > 2 else None):
+                if key and obj.last_modified and (key not in newest or obj.last_modified > newest[key]):
+                    newest[key] = obj.last_modified
     except Exception as exc:
         return [("minio", settings.minio.bucket, BAD, str(exc)[:120])]
     rows = [("minio bucket", settings.minio.bucket, OK, f"{count} object(s)  {size / 1e6:.1f} MB")]
@@ -105,6 +107,8 @@ def minio_rows(settings: StackSettings, creds) -> list[tuple]:
             rows.append(("freshness", layer, OK, f"last write {_age((now - newest[layer]).total_seconds())} ago"))
         else:
             rows.append(("freshness", layer, WARN, "not built yet"))
+    rows += [("freshness", key, OK, f"last write {_age((now - t).total_seconds())} ago")
+             for key, t in sorted(newest.items()) if key.startswith("gold/")]
     return rows
 
 
