@@ -149,10 +149,14 @@ def update_gold(spark: SparkSession, silver_ohlcv: str, silver_indicators: str, 
         for iv, f in _by_interval(tg, -1).items():
             starts[iv] = min(starts.get(iv, f), f - lookback[iv] * INTERVAL_MS[iv] if f > ORIGIN else ORIGIN)
 
+    if PORTFOLIO in plans and runs[PORTFOLIO].full:  # new or changed portfolios: stored rows are no prior
+        targets[PORTFOLIO] = {k: ORIGIN for k in targets[PORTFOLIO]}
     priors = _portfolio_priors(spark, gold_path(gold_base, PORTFOLIO), targets.get(PORTFOLIO, {}))
     for (name, iv), f in list(targets.get(PORTFOLIO, {}).items()):
         if (name, iv) not in priors and f > ORIGIN:  # nothing stored before the change: from the origin
             targets[PORTFOLIO][(name, iv)] = ORIGIN
+    for (name, iv), f in targets.get(PORTFOLIO, {}).items():
+        if f == ORIGIN:
             starts[iv] = ORIGIN
     ohlcv = _series(lake.read_series(spark, silver_ohlcv, starts, ["close", "volume"])) if starts else {}
 
