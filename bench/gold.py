@@ -109,25 +109,16 @@ def main() -> None:
     ap.add_argument("--driver-memory", default="4g")
     args = ap.parse_args()
 
-    from infra.local_stack import LocalStack
     from crypto_pipeline.gold.job import update_gold
-    from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
     from crypto_pipeline.silver.indicators_job import update_indicators
+    from lake_session import spark_on_minio
     from shared.portfolios import load_portfolios
 
-    stack = LocalStack.create()
-    stack.start("minio")
-    s, c = stack.settings, stack.creds
-    conf = spark_conf(default_jars_dir(), s.s3_endpoint, c.minio_user, c.minio_password, "local[2]",
-                      args.driver_memory, 2)
-    conf["spark.ui.showConsoleProgress"] = "false"
-    spark = local_session(conf, "bench-gold")
-    spark.sparkContext.setLogLevel("ERROR")
-    lake = f"s3a://{s.minio.bucket}/bench-gold-{int(time.time())}"
-    silver, ind, state = f"{lake}/silver/ohlcv", f"{lake}/silver/indicators", f"{lake}/silver/indicator_state"
     out: dict = {"days": args.days, "symbols": args.symbols}
     ports = load_portfolios().portfolios
-    try:
+    with spark_on_minio("bench-gold", args.driver_memory) as (spark, bucket):
+        lake = f"s3a://{bucket}/bench-gold-{int(time.time())}"
+        silver, ind, state = f"{lake}/silver/ohlcv", f"{lake}/silver/indicators", f"{lake}/silver/indicator_state"
         minutes = synth_minutes(args.days, args.symbols, extra=1)
         last = minutes.open_time_ms.max()
         base = candles(minutes[minutes.open_time_ms < last])
@@ -163,9 +154,6 @@ def main() -> None:
         runs = update_gold(spark, silver, ind, lake, portfolios=ports)
         out["gold_rerun_no_change_s"] = time.monotonic() - t
         print(json.dumps(out, indent=2, default=str))
-    finally:
-        spark.stop()
-        stack.close()
 
 
 if __name__ == "__main__":

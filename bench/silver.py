@@ -76,24 +76,15 @@ def main() -> None:
     args = ap.parse_args()
 
     import duckdb
-    from infra.local_stack import LocalStack
-    from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
     from crypto_pipeline.silver.indicators_job import update_indicators
     from crypto_pipeline.silver.ohlcv_job import update_ohlcv
+    from lake_session import spark_on_minio
 
-    stack = LocalStack.create()
-    stack.start("minio")
-    s, c = stack.settings, stack.creds
-    conf = spark_conf(default_jars_dir(), s.s3_endpoint, c.minio_user, c.minio_password, "local[2]",
-                      args.driver_memory, 2)
-    conf["spark.ui.showConsoleProgress"] = "false"
-    spark = local_session(conf, "bench-silver")
-    spark.sparkContext.setLogLevel("ERROR")
-    lake = f"s3a://{s.minio.bucket}/bench-silver"
-    bronze, silver = f"{lake}/bronze/trades", f"{lake}/silver/ohlcv"
-    ind, state = f"{lake}/silver/indicators", f"{lake}/silver/indicator_state"
     out: dict = {"trades": args.trades, "symbols": args.symbols, "days": args.days}
-    try:
+    with spark_on_minio("bench-silver", args.driver_memory) as (spark, bucket):
+        lake = f"s3a://{bucket}/bench-silver"
+        bronze, silver = f"{lake}/bronze/trades", f"{lake}/silver/ohlcv"
+        ind, state = f"{lake}/silver/indicators", f"{lake}/silver/indicator_state"
         tmp = Path(tempfile.mkdtemp(prefix="bench-silver-"))
         trades = synth_trades(spark, args.trades, args.symbols, args.days * DAY)
         t = time.monotonic()
@@ -141,9 +132,6 @@ def main() -> None:
         out["incr_indicators_series_carried"] = r4.series_carried
         out["incremental_total_s"] = out["incr_ohlcv_s"] + out["incr_indicators_s"]
         print(json.dumps(out, indent=2, default=str))
-    finally:
-        spark.stop()
-        stack.close()
 
 
 if __name__ == "__main__":

@@ -116,7 +116,8 @@ def update_gold(spark: SparkSession, silver_ohlcv: str, silver_indicators: str, 
             continue
         memo = (key, run.begin)
         if memo not in changes_memo:
-            changes_memo[memo] = lake.changed_from(spark, upstream_path[key], run.begin, run.end)
+            changes_memo[memo] = lake.changed_from(spark, upstream_path[key], run.begin, run.end,
+                                                   final_only=key == "silver_ohlcv")
         run.skipped = False
         plans[t] = ({key: run.end, "config": fp}, changes_memo[memo])
     if not plans:

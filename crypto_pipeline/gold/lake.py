@@ -22,9 +22,12 @@ META_PREFIX = "gold."
 ORIGIN = -(2**62)
 
 
-def changed_from(spark: SparkSession, silver: str, begin: str | None, end: str) -> dict[tuple[str, str], int]:
-    """(symbol, interval) -> open time of the earliest final candle written by silver commits in (begin, end]."""
-    rows = (hudi.read_incremental(spark, silver, begin, end).filter("is_final")
+def changed_from(spark: SparkSession, silver: str, begin: str | None, end: str,
+                 final_only: bool = True) -> dict[tuple[str, str], int]:
+    """(symbol, interval) -> open time of the earliest final candle (``final_only``; silver_indicators holds
+    final candles only) written by silver commits in (begin, end]."""
+    df = hudi.read_incremental(spark, silver, begin, end)
+    rows = ((df.filter("is_final") if final_only else df)
             .groupBy("symbol", "interval").agg(F.min("open_time_ms").alias("first")).collect())
     return {(r.symbol, r.interval): r.first for r in rows}
 
@@ -39,19 +42,23 @@ def _since(interval: str, start_ms: int) -> F.Column:
     return cond & (F.col("period") >= period) & (F.col("open_time_ms") >= start_ms)
 
 
+def _slice(spark: SparkSession, path: str, starts: dict[str, int], final_only: bool) -> DataFrame:
+    """Snapshot rows at each interval of ``starts`` from its start (partition-pruned)."""
+    cond = F.lit(False)
+    for iv, start in starts.items():
+        cond = cond | _since(iv, start)
+    df = hudi.read_snapshot(spark, path).filter(cond)
+    return df.filter("is_final") if final_only else df
+
+
 def read_series(spark: SparkSession, path: str, starts: dict[str, int], cols: list[str],
                 final_only: bool = True) -> pd.DataFrame:
     """Rows of every symbol at each interval of ``starts`` from its start time, as pandas (doubles for the
     decimal columns), sorted by symbol, interval, open time."""
     if not starts:
         return pd.DataFrame(columns=["symbol", "interval", "open_time_ms", *cols])
-    cond = F.lit(False)
-    for iv, start in starts.items():
-        cond = cond | _since(iv, start)
-    df = hudi.read_snapshot(spark, path).filter(cond)
-    if final_only:
-        df = df.filter("is_final")
-    out = df.select("symbol", "interval", "open_time_ms", *[F.col(c).cast("double").alias(c) for c in cols]).toPandas()
+    out = _slice(spark, path, starts, final_only) \
+        .select("symbol", "interval", "open_time_ms", *[F.col(c).cast("double").alias(c) for c in cols]).toPandas()
     return out.sort_values(["symbol", "interval", "open_time_ms"], ignore_index=True)
 
 
@@ -60,10 +67,7 @@ def read_existing(spark: SparkSession, path: str, table: str, starts: dict[str, 
     cols = [*KEYS[table], *VALUES[table], "period"]
     if not starts or not hudi.table_exists(spark, path):
         return pd.DataFrame(columns=cols)
-    cond = F.lit(False)
-    for iv, start in starts.items():
-        cond = cond | _since(iv, start)
-    return hudi.read_snapshot(spark, path).filter(cond).select(*cols).toPandas()
+    return _slice(spark, path, starts, False).select(*cols).toPandas()
 
 
 def diff(table: str, computed: pd.DataFrame, existing: pd.DataFrame, scope: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -127,12 +131,7 @@ def counts(spark: SparkSession, path: str, starts: dict[str, int], by: list[str]
     """Row counts per ``by`` in a table at each interval of ``starts`` from its start (for the checks)."""
     if not starts or not hudi.table_exists(spark, path):
         return {}
-    cond = F.lit(False)
-    for iv, start in starts.items():
-        cond = cond | _since(iv, start)
-    df = hudi.read_snapshot(spark, path).filter(cond)
-    if final_only:
-        df = df.filter("is_final")
+    df = _slice(spark, path, starts, final_only)
     return {tuple(r[c] for c in by): r["count"] for r in df.groupBy(*by).count().collect()}
 
 
