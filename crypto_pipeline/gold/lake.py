@@ -20,6 +20,10 @@ from crypto_pipeline.silver.intervals import DAILY_PARTITIONED
 META_PREFIX = "gold."
 #: every series from its first bar
 ORIGIN = -(2**62)
+#: small commits every few minutes (as bronze measured): no embedded timeline server, direct markers, and
+#: cleaning planned every 20 commits instead of after each one (a listing per commit)
+WRITE_TUNING = {"hoodie.embed.timeline.server": "false", "hoodie.write.markers.type": "DIRECT",
+                "hoodie.clean.max.commits": "20"}
 
 
 def changed_from(spark: SparkSession, silver: str, begin: str | None, end: str,
@@ -111,6 +115,7 @@ def write(spark: SparkSession, path: str, table: str, upserts: pd.DataFrame, del
     rows = rows.withColumn(PRECOMBINE, F.lit(stamp).cast("bigint"))
     opts = hudi.write_options(f"gold_{table}", ",".join(KEYS[table]), ",".join(PARTITIONS[table]), PRECOMBINE,
                               checkpoint, parallelism, prefix=META_PREFIX, extra={"restated": restated})
+    opts.update(WRITE_TUNING)
     if not hudi.table_exists(spark, path):
         opts["hoodie.datasource.write.operation"] = "insert"
     rows.write.format("hudi").options(**opts).mode("append").save(path)
