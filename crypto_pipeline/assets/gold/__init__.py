@@ -1,8 +1,8 @@
 """Gold layer: risk, correlation, portfolio, signals and anomalies from silver (spec §4).
 
-Exports for definitions.py: the layer's modules are scanned for assets and asset checks; SCHEDULES and
-SENSORS list its automation (the assets carry eager automation conditions on silver)."""
-from crypto_pipeline.assets.gold.automation import gold_automation
+Exports for definitions.py: the layer's modules are scanned for assets and asset checks. The assets carry
+eager() conditions on silver, evaluated by silver's automation sensor (crypto_pipeline/assets/silver/automation.py)
+so that gold joins silver's run; the layer adds no schedule or sensor of its own."""
 
 SCHEDULES: list = []
-SENSORS: list = [gold_automation]
+SENSORS: list = []
