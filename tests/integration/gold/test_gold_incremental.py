@@ -16,11 +16,22 @@ T0 = 1704153000000  # 2024-01-01 23:50 UTC: crosses a UTC day
 ALL = (RISK, CORRELATION, PORTFOLIO, POSITIONS, SIGNALS, ANOMALIES)
 
 
+def _closing_trade(trades, symbol, minute_ms):
+    """The last trade of the first minute from ``minute_ms`` whose close it sets to a new price: held back, the
+    minute closes at the trade before, so its late arrival changes a close (a return) and not only a volume."""
+    while True:
+        ts = sorted((t for t in trades if t[0] == symbol and minute_ms <= t[5] < minute_ms + 60_000),
+                    key=lambda t: (t[5], t[1]))
+        if len(ts) >= 2 and ts[-1][2] != ts[-2][2]:
+            return ts[-1]
+        minute_ms += 60_000
+
+
 @pytest.fixture(scope="module")
 def story(minio_stack):
     lake = f"s3a://{minio_stack.settings.minio.bucket}/it-gold/{uuid.uuid4().hex[:10]}"
     trades, _ = simulate({"BTCUSDT": 3.0, "ETHUSDT": 1.5, "SOLUSDT": 2.0}, T0, 40 * 60, seed=13)
-    late = next(t for t in trades if t[0] == "BTCUSDT" and t[5] >= T0 + 31 * 60_000 + 20_000)
+    late = _closing_trade(trades, "BTCUSDT", T0 + 31 * 60_000)
     cut = T0 + 38 * 60_000
     return dict(lake=lake, bronze=f"{lake}/bronze/trades", silver=f"{lake}/silver/ohlcv", ind=f"{lake}/silver/indicators",
                 state=f"{lake}/silver/indicator_state", start="2024-01-01T23:55:00Z", late=late,
