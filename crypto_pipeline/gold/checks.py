@@ -68,9 +68,9 @@ def risk_complete(df: pd.DataFrame, origins: dict[tuple[str, str], int | None], 
     """No NULL volatility/VaR/CVaR/MDD once the window is full (W returns: from the series' bar W on), and
     as many risk rows per window as silver has final candles (over the recomputed range)."""
     need = ["volatility_ann", "var_95", "cvar_95", "var_99", "cvar_99", "max_drawdown"]
-    origin = df.apply(lambda r: origins.get((r.symbol, r.interval)), axis=1) if len(df) else pd.Series(dtype=float)
-    size = df.interval.map(INTERVAL_MS) if len(df) else pd.Series(dtype=float)
-    full = origin.isna() | (df.open_time_ms >= origin.fillna(0) + df.window_bars * size) if len(df) else origin
+    origin = pd.Series([origins.get(k) for k in zip(df.symbol, df.interval)], index=df.index, dtype=float)
+    size = df.interval.map(INTERVAL_MS).astype(float)
+    full = origin.isna() | (df.open_time_ms >= origin.fillna(0) + df.window_bars * size)
     out = _outcome(df, full & df[need].isna().any(axis=1), RISK_LABEL, "NULL metric with a full window")
     gold, silver = counts.get("gold", {}), counts.get("silver", {})
     off = [f"{k}: gold {n} rows, silver {silver.get(k[:2], 0)} final candles" for k, n in sorted(gold.items())
