@@ -206,15 +206,15 @@ def _write(spark, path, table, rows, from_iv, scope, ckpt, restated, stamp, para
 
 
 def _risk(ohlcv: dict, tg: dict, s: GoldSettings, starts: dict[str, int]):
-    froms = {k: f for k, f in tg.items() if k[0] != "*"}
+    froms = {k: f for k, f in tg.items() if k[0] != "*" and k[1] in s.windows}  # no window configured: no rows
     for (star, iv), f in tg.items():
-        if star == "*":
+        if star == "*" and iv in s.windows:
             for (sym, i) in ohlcv:
                 if i == iv:
                     froms[(sym, i)] = min(froms.get((sym, i), f), f)
     frames, origins = [], {}
     for (sym, iv), f in sorted(froms.items()):
-        if (sym, iv) not in ohlcv or iv not in s.windows:
+        if (sym, iv) not in ohlcv:
             continue
         g = ohlcv[(sym, iv)]
         times = lake.as_int(g.open_time_ms)
