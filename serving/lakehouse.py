@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 
 import psycopg
 from pyspark.sql import DataFrame, SparkSession
@@ -199,9 +199,3 @@ def sync_candles(spark: SparkSession, conn: psycopg.Connection, ohlcv: str, indi
     rows = candle_rows(spark, ohlcv, indicators, b_o, e_o, b_i, e_i, columns)
     return sync_table(conn, CANDLES, columns, rows.toLocalIterator(),
                       {CANDLES: e_o, CANDLES_INDICATORS_STATE: e_i}, None, before_commit)
-
-
-def completion_time_ms(completion: str) -> int:
-    """Hudi completion time (yyyyMMddHHmmssSSS, the timeline's zone: UTC here) -> epoch ms."""
-    dt = datetime.strptime(completion[:17], "%Y%m%d%H%M%S%f").replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1000)

@@ -137,11 +137,12 @@ class DagsterReporter:
     """Runless materialisations of the asset through the webserver's REST endpoint (best effort)."""
 
     def __init__(self, url: str | None, every_s: float = 60.0) -> None:
-        self.url, self.every_s, self.last, self.changed = url, every_s, 0.0, 0
+        self.url, self.every_s, self.changed = url, every_s, 0
+        self.last: float | None = None
 
     def add(self, changed: int) -> None:
         self.changed += changed
-        if not self.url or not self.changed or time.monotonic() - self.last < self.every_s:
+        if not self.url or not self.changed or (self.last is not None and time.monotonic() - self.last < self.every_s):
             return
         body = json.dumps({"metadata": {"rows_changed": self.changed}, "description": "serving-ticker"}).encode()
         req = urllib.request.Request(f"{self.url}/report_asset_materialization/{ASSET_KEY}", data=body,

@@ -16,8 +16,8 @@ from crypto_pipeline.silver.indicators_job import update_indicators  # noqa: E40
 from crypto_pipeline.silver.ohlcv_job import update_ohlcv  # noqa: E402
 from serving.lakehouse import GoldTable, candle_rows, sync_candles, sync_gold_table  # noqa: E402
 from serving.upsert import synced_commit, table_shape  # noqa: E402
+from serving_helpers import T0, anomaly_row, write_gold  # noqa: E402
 
-T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 SRC = 8  # index of `source` in a bronze trade row
 
 
@@ -88,39 +88,26 @@ def test_candles_follow_silver_incrementally_and_idempotently(spark, lake, write
         assert conn.execute("select count(*) from candles where symbol = %s", (sym,)).fetchone()[0] == len(after)
 
 
-ANOM = "symbol string, interval string, open_time_ms bigint, metric string, value double, mean double, std double, " \
-       "zscore double, window_bars int, updated_at_ms bigint, period string, _hoodie_is_deleted boolean"
-
-
-def _write_gold(spark, path, rows, schema=ANOM, key="symbol,interval,open_time_ms,metric"):
-    opts = hudi.write_options("gold_anomalies", key, "symbol,interval,period", "updated_at_ms")
-    spark.createDataFrame(rows, schema).write.format("hudi").options(**opts).mode("append").save(path)
-
-
-def _anom(sym, minute, value, stamp=1, deleted=False):
-    return (sym, "1m", T0 + minute * 60_000, "volume", value, 1.0, 0.5, 4.2, 60, stamp, "2026-01-01", deleted)
-
-
 def test_gold_sync_is_generic_incremental_and_removes_restated_away_rows(spark, lake, writer_dsn):
     path = f"{lake}/gold/anomalies"
     table = GoldTable("anomalies", sparse=True)
     with writer_dsn.connect(autocommit=True) as conn:
         conn.execute("delete from gold_anomalies where symbol like 'GLD%'")
         conn.execute("delete from sync_state where table_name = 'gold_anomalies'")
-        _write_gold(spark, path, [_anom("GLDAUSDT", m, float(m)) for m in range(5)] +
-                    [_anom("GLDBUSDT", m, float("nan")) for m in range(3)])
+        write_gold(spark, path, [anomaly_row("GLDAUSDT", m, float(m)) for m in range(5)] +
+                    [anomaly_row("GLDBUSDT", m, float("nan")) for m in range(3)])
         r1 = sync_gold_table(spark, conn, path, table)
         assert (r1.upserted, r1.deleted) == (8, 0)
         assert conn.execute("select count(*) from gold_anomalies where value is null").fetchone()[0] == 3  # NaN
         assert sync_gold_table(spark, conn, path, table) is None  # no new commit
 
         # a restatement: one anomaly un-flagged (deleted in Hudi), one changed, one new
-        _write_gold(spark, path, [_anom("GLDAUSDT", 1, 1.0, 2, deleted=True), _anom("GLDAUSDT", 2, 9.5, 2),
-                                  _anom("GLDAUSDT", 7, 7.0, 2)])
+        write_gold(spark, path, [anomaly_row("GLDAUSDT", 1, 1.0, 2, deleted=True), anomaly_row("GLDAUSDT", 2, 9.5, 2),
+                                  anomaly_row("GLDAUSDT", 7, 7.0, 2)])
         r2 = sync_gold_table(spark, conn, path, table)
         assert (r2.upserted, r2.deleted) == (2, 1)
         # a commit that only deletes (no upserted row shows in an incremental query)
-        _write_gold(spark, path, [_anom("GLDBUSDT", 0, 0.0, 3, deleted=True)])
+        write_gold(spark, path, [anomaly_row("GLDBUSDT", 0, 0.0, 3, deleted=True)])
         r3 = sync_gold_table(spark, conn, path, table)
         assert (r3.upserted, r3.deleted) == (0, 1)
         pg = {(r[0], r[1]): r[2] for r in conn.execute(
@@ -136,10 +123,10 @@ def test_a_failed_gold_sync_moves_neither_rows_nor_checkpoint(spark, lake, write
     with writer_dsn.connect(autocommit=True) as conn:
         conn.execute("delete from gold_anomalies where symbol like 'FLD%'")
         conn.execute("delete from sync_state where table_name = 'gold_anomalies'")
-        _write_gold(spark, path, [_anom("FLDAUSDT", m, 1.0) for m in range(3)])
+        write_gold(spark, path, [anomaly_row("FLDAUSDT", m, 1.0) for m in range(3)])
         sync_gold_table(spark, conn, path, table)
         before = synced_commit(conn, "gold_anomalies")
-        _write_gold(spark, path, [_anom("FLDAUSDT", m, 2.0, 2) for m in range(3)])
+        write_gold(spark, path, [anomaly_row("FLDAUSDT", m, 2.0, 2) for m in range(3)])
 
         def crash():
             raise RuntimeError("killed")
