@@ -74,9 +74,17 @@ def dagster_env(settings: StackSettings, creds: Credentials, layout: Layout) -> 
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
         "S3_ENDPOINT": settings.s3_endpoint, "MINIO_BUCKET": settings.minio.bucket,
         "MINIO_ROOT_USER": creds.minio_user, "MINIO_ROOT_PASSWORD": creds.minio_password,
-        "SERVING_PG_DSN_DB": settings.postgres.serving_db,
+        **serving_env(settings, creds, "pipeline_writer"),
         "CDP_CACHE_DIR": str(layout.cache), "CDP_VAR_DIR": str(layout.var),
     }
+
+
+def serving_env(settings: StackSettings, creds: Credentials, role: str) -> dict[str, str]:
+    """Connection of one serving role (serving/db.py): only that role's password variable is included."""
+    pw = {"pipeline_writer": ("SERVING_WRITER_PASSWORD", creds.serving_writer_password),
+          "reader": ("SERVING_READER_PASSWORD", creds.serving_reader_password)}[role]
+    return {"SERVING_PG_HOST": settings.bind_host, "SERVING_PG_PORT": str(settings.postgres.port),
+            "SERVING_PG_DB": settings.postgres.serving_db, pw[0]: pw[1]}
 
 
 def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> list[ServiceSpec]:
@@ -198,6 +206,16 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
              "SYMBOLS_CONFIG_SHA256": hashlib.sha256(symbols_file.read_bytes()).hexdigest()[:16]},
         health=lambda: health.http_ok(f"{metrics}/healthz"),
         stopwaitsecs=45,  # SIGTERM flushes everything to Kafka (up to 30 s when the broker is slow)
+    ))
+    # ---- Live latest_ticker consumer (Kafka -> serving database) -------------------------------
+    ticker = f"http://{host}:{settings.serving.ticker_port}"
+    specs.append(ServiceSpec(
+        name="serving-ticker", port=settings.serving.ticker_port, priority=20,
+        argv=[f"{py}/python", "-m", "serving.ticker_service"],
+        env={"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap, "SERVING_TICKER_HOST": host,
+             "SERVING_TICKER_PORT": str(settings.serving.ticker_port), "DAGSTER_URL": web_url,
+             **serving_env(settings, creds, "pipeline_writer")},
+        health=lambda: health.http_ok(f"{ticker}/healthz"),
     ))
     return sorted(specs, key=lambda s: s.priority)
 

@@ -17,12 +17,13 @@ from crypto_pipeline.assets.silver.ohlcv import silver_ohlcv
 from crypto_pipeline.resources.s3 import S3Resource
 
 # Dagster's implicit default_automation_condition_sensor starts STOPPED; this one is on from the first deploy.
-# It also evaluates gold: in one evaluation gold's eager() sees silver as "will be requested", so the cron tick
-# launches ONE run silver_ohlcv -> silver_indicators -> gold (one process, one Spark session) instead of gold
-# starting beside silver_indicators from a sensor of its own.
+# It also evaluates gold and serving: assets requested in one evaluation share one run, so the cron tick launches
+# ONE run silver_ohlcv -> silver_indicators -> gold -> serving (one process, one Spark session) instead of a
+# sensor, a run and a JVM start per layer (serving lag beyond a minute, twice the CPU).
 silver_automation = AutomationConditionSensorDefinition(
-    "silver_automation", target=AssetSelection.groups("silver", "gold"), default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30, description="Evaluates the silver and gold assets' automation conditions every 30 s.")
+    "silver_automation", target=AssetSelection.groups("silver", "gold", "serving"),
+    default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+    description="Evaluates the silver, gold and serving assets' automation conditions every 30 s.")
 
 _COMPLETED = re.compile(r"^(\d+)_(\d+)\.(commit|deltacommit|replacecommit)$")
 
