@@ -1,0 +1,82 @@
+"""The ASGI app: read API (/api/*, schema at /openapi.json), live events (/api/stream), the page (/) and
+its local assets (/static, /vendor: lightweight-charts as installed by infra/install.py)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from dashboard import analytics, health, live, market
+from dashboard.config import DashboardConfig
+from dashboard.db import make_pool
+from dashboard.page_cache import PageCache
+from dashboard.params import validation_error_handler
+
+STATIC = Path(__file__).parent / "static"
+CHART_JS = "lightweight-charts.standalone.production.js"
+
+
+def create_app(cfg: DashboardConfig) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = make_pool(cfg)
+        await pool.open(wait=False)
+        cache = PageCache(cfg.cache_entries)
+
+        def on_sync(msg: dict) -> None:
+            if msg.get("table") == "candles":
+                symbols = msg.get("symbols")
+                cache.invalidate(symbols if isinstance(symbols, list) and symbols else None)
+
+        hub = live.LiveHub(cfg.conninfo(), on_sync, cache.set_enabled)
+        app.state.pool, app.state.cache, app.state.hub = pool, cache, hub
+        app.state.health = health.HealthProbe(pool, cfg.streaming_status_url, cfg.dagster_url, lambda: hub.connected)
+        task = asyncio.create_task(hub.run(), name="listen")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await pool.close()
+
+    app = FastAPI(title="crypto-data-pipeline dashboard", version="1", lifespan=lifespan,
+                  description="Read API over the serving database (read-only role) and the live market page.")
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    for r in (market.router, analytics.router, health.router, live.router):
+        app.include_router(r)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/vendor/lightweight-charts.js", include_in_schema=False)
+    async def chart_library() -> FileResponse:
+        return FileResponse(cfg.vendor_dir / CHART_JS, media_type="text/javascript",
+                            headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/healthz", tags=["health"], summary="Service health: database reachable, LISTEN up, assets installed",
+             responses={503: {"description": "not healthy; `reason` says why"}})
+    async def healthz(request: Request) -> JSONResponse:
+        reason = None
+        if not (cfg.vendor_dir / CHART_JS).exists():
+            reason = f"chart library missing at {cfg.vendor_dir / CHART_JS}: run ./infra/bootstrap.sh"
+        else:
+            try:
+                async with request.app.state.pool.connection(timeout=3) as conn:
+                    await conn.execute("select 1")
+            except Exception as exc:  # any failure to reach the database is the answer, not a 500
+                reason = f"serving database: {str(exc).strip()[:200] or type(exc).__name__}"
+        if reason is None and not request.app.state.hub.connected:
+            reason = "LISTEN connection to the serving database is down"
+        return JSONResponse({"ok": reason is None, "reason": reason, "listening": request.app.state.hub.connected,
+                             "browsers": len(request.app.state.hub.subscribers)}, status_code=200 if reason is None else 503)
+
+    return app

@@ -1,0 +1,59 @@
+"""Serialised candle pages, kept until a sync of their symbol. A day of 1m candles with indicators is
+~0.5 MB of JSON; building it costs far more than sending it, and the same pages are asked for by every
+browser. Entries are dropped on each `serving_sync` NOTIFY naming the symbol, and the cache is off
+whenever the LISTEN connection is down (a missed NOTIFY must never leave a stale page)."""
+from __future__ import annotations
+
+import gzip
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass
+class Page:
+    symbol: str
+    body: bytes
+    _gz: bytes | None = None
+
+    def gzipped(self) -> bytes:
+        if self._gz is None:
+            self._gz = gzip.compress(self.body, compresslevel=5)
+        return self._gz
+
+
+class PageCache:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.enabled = False                 # switched by the live listener
+        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        self.generation = 0                  # bumped on every invalidation: a page built before it is not stored
+
+    def get(self, key: Hashable) -> Page | None:
+        if not self.enabled:
+            return None
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+        return page
+
+    def put(self, key: Hashable, page: Page, generation: int) -> None:
+        if not self.enabled or self.max_entries == 0 or generation != self.generation:
+            return
+        self._pages[key] = page
+        while len(self._pages) > self.max_entries:
+            self._pages.popitem(last=False)
+
+    def invalidate(self, symbols: Iterable[str] | None = None) -> None:
+        """Drop the pages of `symbols` (all pages when None)."""
+        self.generation += 1
+        if symbols is None:
+            self._pages.clear()
+            return
+        wanted = set(symbols)
+        for key in [k for k, p in self._pages.items() if p.symbol in wanted]:
+            del self._pages[key]
+
+    def set_enabled(self, on: bool) -> None:
+        self.enabled = on
+        self.invalidate()
