@@ -16,6 +16,9 @@ GENERATED = {
     "MINIO_ROOT_USER": lambda: "cdp-" + secrets.token_hex(4),
     "MINIO_ROOT_PASSWORD": lambda: secrets.token_urlsafe(30),
     "KAFKA_CLUSTER_ID": lambda: base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+    # serving database roles (serving/roles.py): the pipeline's writer and the read-only reader
+    "SERVING_WRITER_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "SERVING_READER_PASSWORD": lambda: secrets.token_urlsafe(24),
 }
 
 
@@ -26,12 +29,16 @@ class Credentials:
     minio_user: str
     minio_password: str
     kafka_cluster_id: str
+    serving_writer_password: str = ""
+    serving_reader_password: str = ""
 
     def as_env(self) -> dict[str, str]:
         return {
             "POSTGRES_USER": self.postgres_user, "POSTGRES_PASSWORD": self.postgres_password,
             "MINIO_ROOT_USER": self.minio_user, "MINIO_ROOT_PASSWORD": self.minio_password,
             "KAFKA_CLUSTER_ID": self.kafka_cluster_id,
+            "SERVING_WRITER_PASSWORD": self.serving_writer_password,
+            "SERVING_READER_PASSWORD": self.serving_reader_password,
         }
 
     def __repr__(self) -> str:  # never print secrets by accident
@@ -56,7 +63,9 @@ def _from_values(values: dict[str, str], path: Path) -> Credentials:
     if missing:
         raise ValueError(f"{path}: missing {', '.join(missing)}; run ./deploy.sh to complete it")
     return Credentials(values["POSTGRES_USER"], values["POSTGRES_PASSWORD"], values["MINIO_ROOT_USER"],
-                       values["MINIO_ROOT_PASSWORD"], values["KAFKA_CLUSTER_ID"])
+                       values["MINIO_ROOT_PASSWORD"], values["KAFKA_CLUSTER_ID"],
+                       serving_writer_password=values["SERVING_WRITER_PASSWORD"],
+                       serving_reader_password=values["SERVING_READER_PASSWORD"])
 
 
 def ensure_credentials(path: Path) -> tuple[Credentials, bool]:

@@ -1,4 +1,5 @@
-"""Post-start provisioning, idempotent: the databases in PostgreSQL and the bucket in MinIO."""
+"""Post-start provisioning, idempotent: the databases in PostgreSQL (with the serving schema and roles)
+and the bucket in MinIO."""
 from __future__ import annotations
 
 import psycopg
@@ -19,6 +20,22 @@ def ensure_databases(host: str, port: int, creds: Credentials, names: list[str])
     return created
 
 
+def ensure_serving_schema(settings: StackSettings, creds: Credentials) -> str | None:
+    """Serving roles' logins, then the Alembic migrations (as the database owner). Returns what changed."""
+    from serving import migrate
+    from serving.db import ServingDsn
+    from serving.roles import ensure_serving_logins
+
+    admin = ServingDsn(settings.bind_host, settings.postgres.port, settings.postgres.serving_db,
+                       creds.postgres_user, creds.postgres_password)
+    with admin.connect(autocommit=True) as conn:
+        ensure_serving_logins(conn, creds.serving_writer_password, creds.serving_reader_password)
+        before = migrate.current_revision(conn)
+    migrate.run(admin, "upgrade", "head")
+    head = migrate.head_revision()
+    return None if before == head else f"serving schema {before or 'empty'} -> {head}"
+
+
 def minio_client(settings: StackSettings, creds: Credentials) -> Minio:
     return Minio(f"{settings.bind_host}:{settings.minio.port}", access_key=creds.minio_user,
                  secret_key=creds.minio_password, secure=False)
@@ -37,7 +54,9 @@ def provision(service: str, settings: StackSettings, creds: Credentials) -> str 
     if service == "postgres":
         made = ensure_databases(settings.bind_host, settings.postgres.port, creds,
                                 [settings.postgres.dagster_db, settings.postgres.serving_db])
-        return f"created databases {', '.join(made)}" if made else None
+        migrated = ensure_serving_schema(settings, creds)
+        done = ([f"created databases {', '.join(made)}"] if made else []) + ([migrated] if migrated else [])
+        return "; ".join(done) or None
     if service == "minio":
         return f"created bucket {settings.minio.bucket}" if ensure_bucket(settings, creds) else None
     return None

@@ -74,9 +74,17 @@ def dagster_env(settings: StackSettings, creds: Credentials, layout: Layout) -> 
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
         "S3_ENDPOINT": settings.s3_endpoint, "MINIO_BUCKET": settings.minio.bucket,
         "MINIO_ROOT_USER": creds.minio_user, "MINIO_ROOT_PASSWORD": creds.minio_password,
-        "SERVING_PG_DSN_DB": settings.postgres.serving_db,
+        **serving_env(settings, creds, "pipeline_writer"),
         "CDP_CACHE_DIR": str(layout.cache), "CDP_VAR_DIR": str(layout.var),
     }
+
+
+def serving_env(settings: StackSettings, creds: Credentials, role: str) -> dict[str, str]:
+    """Connection of one serving role (serving/db.py): only that role's password variable is included."""
+    pw = {"pipeline_writer": ("SERVING_WRITER_PASSWORD", creds.serving_writer_password),
+          "reader": ("SERVING_READER_PASSWORD", creds.serving_reader_password)}[role]
+    return {"SERVING_PG_HOST": settings.bind_host, "SERVING_PG_PORT": str(settings.postgres.port),
+            "SERVING_PG_DB": settings.postgres.serving_db, pw[0]: pw[1]}
 
 
 def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> list[ServiceSpec]:
