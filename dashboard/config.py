@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.db import READER_ROLE, ServingDsn
+
 
 class ConfigError(ValueError):
     """A missing or invalid environment variable; the message names it."""
@@ -16,11 +18,7 @@ class ConfigError(ValueError):
 class DashboardConfig:
     host: str
     port: int
-    pg_host: str
-    pg_port: int
-    pg_db: str
-    pg_user: str
-    pg_password: str
+    serving: ServingDsn               # the read-only `reader` role
     vendor_dir: Path                 # the installer's copy of lightweight-charts
     streaming_status_url: str | None  # the ingest service's /status (source, DLQ counts)
     dagster_url: str | None          # bronze freshness: latest runless materialisations
@@ -28,8 +26,9 @@ class DashboardConfig:
     cache_entries: int = 256         # serialised candle pages kept until a sync of their symbol
 
     def conninfo(self) -> dict[str, object]:
-        return {"host": self.pg_host, "port": self.pg_port, "dbname": self.pg_db, "user": self.pg_user,
-                "password": self.pg_password, "application_name": "dashboard", "connect_timeout": 5}
+        s = self.serving
+        return {"host": s.host, "port": s.port, "dbname": s.dbname, "user": s.user, "password": s.password,
+                "application_name": "dashboard", "connect_timeout": 5}
 
 
 def _int(env: dict[str, str], name: str, default: str | None = None, lo: int = 1, hi: int = 65535) -> int:
@@ -45,11 +44,12 @@ def _int(env: dict[str, str], name: str, default: str | None = None, lo: int = 1
     return value
 
 
-def _req(env: dict[str, str], name: str) -> str:
-    value = env.get(name, "")
-    if not value:
-        raise ConfigError(f"environment variable {name} is not set (./deploy.sh generates it into .env)")
-    return value
+def _serving(env: dict[str, str]) -> ServingDsn:
+    _int(env, "SERVING_PG_PORT")
+    try:
+        return ServingDsn.from_env(READER_ROLE, env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(env: dict[str, str] | None = None) -> DashboardConfig:
@@ -59,11 +59,7 @@ def load_config(env: dict[str, str] | None = None) -> DashboardConfig:
     return DashboardConfig(
         host=env.get("DASHBOARD_HOST", "127.0.0.1"),
         port=_int(env, "DASHBOARD_PORT", "8050"),
-        pg_host=env.get("SERVING_PG_HOST", "127.0.0.1"),
-        pg_port=_int(env, "SERVING_PG_PORT"),
-        pg_db=env.get("SERVING_PG_DB", "serving"),
-        pg_user=_req(env, "SERVING_READER_USER"),
-        pg_password=_req(env, "SERVING_READER_PASSWORD"),
+        serving=_serving(env),
         vendor_dir=Path(env.get("DASHBOARD_VENDOR_DIR") or Layout().dashboard_vendor),
         streaming_status_url=env.get("STREAMING_STATUS_URL") or None,
         dagster_url=env.get("DAGSTER_URL") or None,

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api", tags=["market"])
 TICKERS_SQL = """
 select symbol, last_price::float8, best_bid::float8, best_bid_qty::float8, best_ask::float8, best_ask_qty::float8,
        price_change::float8, price_change_pct::float8, open_price::float8, high_price::float8, low_price::float8,
-       volume::float8, quote_volume::float8, event_time_ms, book_event_time_ms, source,
+       volume::float8, quote_volume::float8, event_time_ms, stats_event_time_ms, book_event_time_ms, source,
        source <> 'binance' as simulated, updated_at::text
 from latest_ticker order by symbol"""
 

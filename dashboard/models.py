@@ -2,6 +2,8 @@
 serving tables keep them exact (numeric) and the shortest float repr of those values is the same decimal."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 F = float | None
@@ -22,6 +24,7 @@ class Ticker(BaseModel):
     volume: F = None
     quote_volume: F = None
     event_time_ms: int | None = None
+    stats_event_time_ms: int | None = None
     book_event_time_ms: int | None = None
     source: str
     simulated: bool
@@ -139,7 +142,7 @@ class Signal(BaseModel):
     signal: str
     direction: int | None = None
     kind: str | None = None
-    values_json: str | None = None
+    values_json: dict[str, Any] | None = None   # the inputs that triggered it
     close: F = None
     updated_at_ms: int | None = None
 
