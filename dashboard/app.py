@@ -7,10 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from psycopg_pool import PoolTimeout
 
 from dashboard import analytics, health, live, market
 from dashboard.config import DashboardConfig
@@ -49,6 +51,13 @@ def create_app(cfg: DashboardConfig) -> FastAPI:
     app = FastAPI(title="crypto-data-pipeline dashboard", version="1", lifespan=lifespan,
                   description="Read API over the serving database (read-only role) and the live market page.")
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # the database being down or saturated is a 503 with the reason, not an anonymous 500
+        return JSONResponse({"detail": f"serving database unavailable: {str(exc).strip()[:200] or type(exc).__name__}"},
+                            status_code=503)
     for r in (market.router, analytics.router, health.router, live.router):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -41,7 +41,7 @@ def dashboard(postgres_stack, seeded) -> str:
 
 
 @pytest.fixture()
-def reseed(writer):
-    """For tests that change rows: put the seeded day back afterwards."""
+def reseed(writer, seeded):
+    """For tests that change rows: put the same seeded day back afterwards."""
     yield
-    seed(writer)
+    seed(writer, now_ms=seeded.now_ms)
