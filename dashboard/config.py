@@ -23,6 +23,7 @@ class DashboardConfig:
     streaming_status_url: str | None  # the ingest service's /status (source, DLQ counts)
     dagster_url: str | None          # bronze freshness: latest runless materialisations
     pool_max: int = 8
+    pool_timeout_s: float = 5.0      # a request waits this long for a connection, then gets a 503
     cache_entries: int = 256         # serialised candle pages kept until a sync of their symbol
 
     def conninfo(self) -> dict[str, object]:

@@ -17,7 +17,7 @@ def make_pool(cfg: DashboardConfig) -> AsyncConnectionPool:
         await conn.set_autocommit(True)
 
     return AsyncConnectionPool(kwargs=cfg.conninfo(), min_size=1, max_size=cfg.pool_max, open=False,
-                               configure=configure, name="dashboard", timeout=10)
+                               configure=configure, name="dashboard", timeout=cfg.pool_timeout_s)
 
 
 async def fetch_all(pool: AsyncConnectionPool, sql: str, params: dict[str, Any] | tuple = ()) -> list[dict[str, Any]]:
