@@ -32,9 +32,10 @@ def create_app(cfg: DashboardConfig) -> FastAPI:
         cache = PageCache(cfg.cache_entries)
 
         def on_sync(msg: dict) -> None:
+            # every page goes: the payload names the symbols of upserted rows only (not of deleted ones,
+            # and a long list is truncated), and rebuilding a few pages per sync costs milliseconds
             if msg.get("table") == "candles":
-                symbols = msg.get("symbols")
-                cache.invalidate(symbols if isinstance(symbols, list) and symbols else None)
+                cache.invalidate()
 
         hub = live.LiveHub(cfg.conninfo(), on_sync, cache.set_enabled)
         app.state.pool, app.state.cache, app.state.hub = pool, cache, hub

@@ -123,7 +123,8 @@ class HealthProbe:
     @staticmethod
     def _synced(rows: list[dict], now_ms: int) -> list[dict]:
         by = {r["table_name"]: r for r in rows}
-        silver = by.get("candles")
+        # the candles table mirrors silver; its sync_state row carries the silver commit consumed
+        silver = by.get("candles") or next((r for n, r in by.items() if n.startswith("silver")), None)
         gold = [r for name, r in by.items() if name.startswith("gold_")]
         gold_ms = [hudi_instant_ms(r["last_synced_commit"]) for r in gold]
         synced = [int(r["synced_at"].timestamp() * 1000) for r in rows if r["synced_at"]]

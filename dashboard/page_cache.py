@@ -1,6 +1,6 @@
-"""Serialised candle pages, kept until a sync of their symbol. A day of 1m candles with indicators is
+"""Serialised candle pages, kept until the next candles sync. A day of 1m candles with indicators is
 ~0.5 MB of JSON; building it costs far more than sending it, and the same pages are asked for by every
-browser. Entries are dropped on each `serving_sync` NOTIFY naming the symbol, and the cache is off
+browser. Entries are dropped on each `serving_sync` NOTIFY of the candles table, and the cache is off
 whenever the LISTEN connection is down (a missed NOTIFY must never leave a stale page)."""
 from __future__ import annotations
 

@@ -128,8 +128,9 @@ function onTicker(t) {
 
 function onSync(msg) {
   const t = msg.table || '';
-  const syms = Array.isArray(msg.symbols) ? msg.symbols : [];
-  if (t === 'candles' && (!syms.length || syms.includes(state.symbol))) soon('candles', loadCandles);
+  // the payload names upserted symbols only (not deleted rows', and long lists are cut): any candles
+  // sync refetches the chart; the server's page cache makes that one cheap request
+  if (t === 'candles') soon('candles', loadCandles);
   if (t === 'candles') soon('symbols', loadBoard, 1000);
   if (t === 'gold_risk' || t === 'gold_correlation') soon('risk', loadRiskAndCorrelation);
   if (t === 'gold_signals' || t === 'gold_anomalies') soon('feed', loadFeed);

@@ -125,21 +125,22 @@ def test_reader_role_is_read_only_and_is_what_the_service_uses(postgres_stack, d
     assert users == {READER_ROLE}
 
 
-def _notify_sync(writer, symbols: list[str]) -> None:
+def _notify_sync(writer, table: str, symbols: list[str]) -> None:
     writer.execute("select pg_notify('serving_sync', %s)",
-                   (json.dumps({"table": "candles", "rows": 1, "symbols": symbols}),))
+                   (json.dumps({"table": table, "rows": 1, "symbols": symbols}),))
 
 
-def test_candle_pages_are_cached_until_a_sync_names_the_symbol(dashboard, writer, seeded, reseed):
+def test_candle_pages_are_cached_until_a_candles_sync(dashboard, writer, seeded, reseed):
     q = {"symbol": "SOLUSDT", "interval": "1m", "limit": 3}
     before = get(dashboard, "/api/candles", **q).json()["candles"][-1]["close"]
     writer.execute("update candles set close = 999.5 where symbol = 'SOLUSDT' and interval = '1m' "
                    "and open_time_ms = %s", (seeded.last_open_ms["SOLUSDT"],))
     assert get(dashboard, "/api/candles", **q).json()["candles"][-1]["close"] == before   # cached page
-    _notify_sync(writer, ["BTCUSDT"])             # another symbol's sync keeps it
+    _notify_sync(writer, "gold_risk", ["SOLUSDT"])      # another table's sync keeps it
     time.sleep(0.3)
     assert get(dashboard, "/api/candles", **q).json()["candles"][-1]["close"] == before
-    _notify_sync(writer, ["SOLUSDT"])
+    # a candles sync drops every page, also of symbols it does not name (deletes are not named)
+    _notify_sync(writer, "candles", ["BTCUSDT"])
     deadline = time.monotonic() + 5
     while get(dashboard, "/api/candles", **q).json()["candles"][-1]["close"] != 999.5:
         assert time.monotonic() < deadline, "the sync NOTIFY did not refresh the cached page"
