@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from dashboard.db import fetch_all
 from dashboard.models import CandlePage, Ticker
-from dashboard.page_cache import Page
 from dashboard.params import MAX_MS, FromQ, IntervalQ, SymbolQ, ToQ, bad_param
 
 router = APIRouter(prefix="/api", tags=["market"])
@@ -61,15 +60,11 @@ async def candles(request: Request, symbol: SymbolQ, interval: IntervalQ, from_m
                   limit: LimitQ = 1000) -> Response:
     if from_ms is not None and to_ms is not None and from_ms > to_ms:
         raise bad_param("from", from_ms, f"must not be after to={to_ms}")
-    cache = request.app.state.cache
-    key = (symbol, interval.value, from_ms, to_ms, limit)
-    page = cache.get(key)
-    if page is None:
-        generation = cache.generation
-        page = Page(symbol, await _build_page(request, symbol, interval.value, from_ms, to_ms, limit))
-        cache.put(key, page, generation)
+    page = await request.app.state.cache.get_or_build(
+        (symbol, interval.value, from_ms, to_ms, limit), symbol,
+        lambda: _build_page(request, symbol, interval.value, from_ms, to_ms, limit))
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(page.gzipped(), media_type="application/json",
+        return Response(await page.gzipped(), media_type="application/json",
                         headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
     return Response(page.body, media_type="application/json", headers={"Vary": "Accept-Encoding"})
 

@@ -4,9 +4,10 @@ browser. Entries are dropped on each `serving_sync` NOTIFY of the candles table,
 whenever the LISTEN connection is down (a missed NOTIFY must never leave a stale page)."""
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 
@@ -16,9 +17,9 @@ class Page:
     body: bytes
     _gz: bytes | None = None
 
-    def gzipped(self) -> bytes:
-        if self._gz is None:
-            self._gz = gzip.compress(self.body, compresslevel=5)
+    async def gzipped(self) -> bytes:
+        if self._gz is None:   # zlib releases the GIL: compress beside the event loop, once per page
+            self._gz = await asyncio.to_thread(gzip.compress, self.body, 5)
         return self._gz
 
 
@@ -28,6 +29,24 @@ class PageCache:
         self.enabled = False                 # switched by the live listener
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
         self.generation = 0                  # bumped on every invalidation: a page built before it is not stored
+        self._building: dict[tuple[Hashable, int], asyncio.Future] = {}
+
+    async def get_or_build(self, key: Hashable, symbol: str, build: Callable[[], Awaitable[bytes]]) -> Page:
+        """The cached page, or one build shared by every request that asks for it meanwhile (50 browsers
+        opening the same chart after a sync cause one query, not 50)."""
+        page = self.get(key)
+        if page is not None:
+            return page
+        generation = self.generation
+        flight = (key, generation)          # a request after a sync never joins a build from before it
+        task = self._building.get(flight)
+        if task is None:
+            task = self._building[flight] = asyncio.ensure_future(build())
+            task.add_done_callback(lambda _: self._building.pop(flight, None))
+        body = await asyncio.shield(task)   # one client going away does not cancel the others' build
+        page = Page(symbol, body)
+        self.put(key, page, generation)
+        return self.get(key) or page
 
     def get(self, key: Hashable) -> Page | None:
         if not self.enabled:

@@ -65,3 +65,27 @@ def test_unreachable_database_is_a_503_with_the_reason_and_bad_input_still_a_422
         r = client.get("/api/candles", params={"symbol": "BTCUSDT", "interval": "2m"})
         assert r.status_code == 422 and "'interval' = '2m'" in r.json()["message"]
         assert client.get("/").status_code == 200 and "lightweight-charts" in client.get("/").text
+
+
+def test_concurrent_requests_for_one_page_share_one_build():
+    import asyncio
+
+    async def scenario() -> tuple[int, set[bytes]]:
+        c = PageCache(8)
+        c.set_enabled(True)
+        builds = 0
+
+        async def build() -> bytes:
+            nonlocal builds
+            builds += 1
+            await asyncio.sleep(0.05)
+            return b"page"
+
+        pages = await asyncio.gather(*(c.get_or_build("k", "BTC", build) for _ in range(50)))
+        again = await c.get_or_build("k", "BTC", build)          # cached now
+        c.invalidate()
+        await c.get_or_build("k", "BTC", build)                  # after a sync: built again
+        return builds, {p.body for p in [*pages, again]}
+
+    builds, bodies = asyncio.run(scenario())
+    assert builds == 2 and bodies == {b"page"}
