@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from fastapi import APIRouter, Request
 
-from dashboard.db import fetch_all
+from dashboard.db import CANDLE_SYMBOLS_CTE, fetch_all
 from dashboard.models import Health
 
 router = APIRouter(prefix="/api", tags=["health"])
@@ -25,14 +25,8 @@ BRONZE_ASSET = "bronze_trades"
 SYNC_SQL = "select table_name, last_synced_commit, rows_last_sync, synced_at from sync_state order by table_name"
 LIVE_SQL = """select max(updated_at) as last, count(*) as n, array_agg(distinct source) as sources
  from latest_ticker"""
-# missing 1m candles in the last 24 h per symbol: one index range per symbol (skip scan over the key)
-GAPS_SQL = """
-with recursive s(symbol) as (
-  (select symbol from candles order by symbol limit 1)
-  union all
-  select (select c.symbol from candles c where c.symbol > s.symbol order by c.symbol limit 1) from s
-  where s.symbol is not null)
-select s.symbol, g.missing from s cross join lateral (
+# missing 1m candles in the last 24 h per symbol: one index range per symbol
+GAPS_SQL = CANDLE_SYMBOLS_CTE + """select s.symbol, g.missing from s cross join lateral (
   select (max(open_time_ms) - min(open_time_ms)) / 60000 + 1 - count(*) as missing from candles c
   where c.symbol = s.symbol and c."interval" = '1m' and c.open_time_ms >= %(since)s) g
 where s.symbol is not null and g.missing is not null"""

@@ -6,7 +6,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from dashboard.db import fetch_all
+from dashboard.db import CANDLE_SYMBOLS_CTE, fetch_all
 from dashboard.models import CandlePage, Ticker
 from dashboard.params import MAX_MS, FromQ, IntervalQ, SymbolQ, ToQ, bad_param
 
@@ -19,14 +19,7 @@ select symbol, last_price::float8, best_bid::float8, best_bid_qty::float8, best_
        source <> 'binance' as simulated, updated_at::text
 from latest_ticker order by symbol"""
 
-# distinct symbols of the candles table by a skip scan over its primary key (symbol, interval, open_time_ms)
-SYMBOLS_SQL = """
-with recursive s(symbol) as (
-  (select symbol from candles order by symbol limit 1)
-  union all
-  select (select c.symbol from candles c where c.symbol > s.symbol order by c.symbol limit 1) from s
-  where s.symbol is not null)
-select symbol from s where symbol is not null
+SYMBOLS_SQL = CANDLE_SYMBOLS_CTE + """select symbol from s where symbol is not null
 union select symbol from latest_ticker order by 1"""
 
 # numeric -> float8 in the database: the chart wants numbers, and the cast is cheaper there than in Python
