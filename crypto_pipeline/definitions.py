@@ -11,11 +11,12 @@ from dagster import (
 )
 
 from crypto_pipeline.assets import bronze, ops, silver
+from crypto_pipeline.assets.serving import serving_definitions
 from crypto_pipeline.resources.environment import resources_from_env
 
 LAYERS = [bronze, silver]
 
-defs = Definitions(
+lakehouse = Definitions(
     assets=[*load_assets_from_modules([ops]),
             *[a for layer in LAYERS for a in load_assets_from_package_module(layer, group_name=layer.__name__.rsplit(".", 1)[1])]],
     asset_checks=[c for layer in LAYERS for c in load_asset_checks_from_package_module(layer)],
@@ -26,3 +27,5 @@ defs = Definitions(
     # JVMs starting up (tens of CPU-seconds at full priority, every few minutes, next to the bronze stream).
     executor=in_process_executor,
 )
+
+defs = Definitions.merge(lakehouse, serving_definitions())

@@ -144,13 +144,41 @@ def streaming_rows(settings: StackSettings) -> list[tuple]:
     ]
 
 
+def serving_rows(settings: StackSettings, creds) -> list[tuple]:
+    """Freshness of the serving database, read as the read-only role: each sync's last run and the live
+    latest_ticker (newest row, and its event -> row lag)."""
+    from serving.db import READER_ROLE, ServingDsn
+
+    dsn = ServingDsn(settings.bind_host, settings.postgres.port, settings.postgres.serving_db, READER_ROLE,
+                     creds.serving_reader_password)
+    try:
+        with dsn.connect(autocommit=True, application_name="monitor") as conn:
+            syncs = conn.execute("select table_name, extract(epoch from now() - synced_at), rows_last_sync "
+                                 "from sync_state order by table_name").fetchall()
+            tick = conn.execute("select count(*), extract(epoch from now() - max(updated_at)), "
+                                "max(extract(epoch from updated_at) * 1000 - event_time_ms) filter "
+                                "(where updated_at > now() - interval '1 minute') from latest_ticker").fetchone()
+    except Exception as exc:
+        return [("serving", "-", BAD, str(exc)[:120])]
+    rows = [("freshness", f"serving {t}", OK, f"synced {_age(age)} ago, {n} row(s) changed")
+            for t, age, n in syncs] or [("freshness", "serving", WARN, "no sync yet")]
+    n, age, lag = tick
+    if not n:
+        rows.append(("freshness", "latest_ticker", WARN, "no ticker yet"))
+    else:
+        rows.append(("freshness", "latest_ticker", OK if age < 60 else WARN,
+                     f"{n} symbol(s), newest {_age(age)} ago" + (f", event->row {lag:.0f} ms (max, 1 min)" if lag else "")))
+    return rows
+
+
 def snapshot(layout: Layout) -> tuple[Table, bool]:
     settings = load_stack_settings()
     creds = load_credentials(layout.env_file)
     rows, up = service_rows(layout, settings, creds)
     expected = {spec.name for spec in build_specs(layout, settings, creds)}
     sections = (("kafka", lambda: kafka_rows(settings)), ("minio", lambda: minio_rows(settings, creds)),
-                ("streaming", lambda: streaming_rows(settings)), ("dagster-webserver", lambda: dagster_rows(settings)))
+                ("streaming", lambda: streaming_rows(settings)), ("postgres", lambda: serving_rows(settings, creds)),
+                ("dagster-webserver", lambda: dagster_rows(settings)))
     for service, rows_of in sections:
         rows += rows_of() if service in up else [(service, "-", WARN, f"skipped: {service} is down")]
     all_up = up == expected

@@ -22,18 +22,12 @@ def ensure_databases(host: str, port: int, creds: Credentials, names: list[str])
 
 def ensure_serving_schema(settings: StackSettings, creds: Credentials) -> str | None:
     """Serving roles' logins, then the Alembic migrations (as the database owner). Returns what changed."""
-    from serving import migrate
     from serving.db import ServingDsn
-    from serving.roles import ensure_serving_logins
+    from serving.migrate import provision as provision_serving
 
     admin = ServingDsn(settings.bind_host, settings.postgres.port, settings.postgres.serving_db,
                        creds.postgres_user, creds.postgres_password)
-    with admin.connect(autocommit=True) as conn:
-        ensure_serving_logins(conn, creds.serving_writer_password, creds.serving_reader_password)
-        before = migrate.current_revision(conn)
-    migrate.run(admin, "upgrade", "head")
-    head = migrate.head_revision()
-    return None if before == head else f"serving schema {before or 'empty'} -> {head}"
+    return provision_serving(admin, creds.serving_writer_password, creds.serving_reader_password)
 
 
 def minio_client(settings: StackSettings, creds: Credentials) -> Minio:

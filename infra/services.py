@@ -207,6 +207,16 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
         health=lambda: health.http_ok(f"{metrics}/healthz"),
         stopwaitsecs=45,  # SIGTERM flushes everything to Kafka (up to 30 s when the broker is slow)
     ))
+    # ---- Live latest_ticker consumer (Kafka -> serving database) -------------------------------
+    ticker = f"http://{host}:{settings.serving.ticker_port}"
+    specs.append(ServiceSpec(
+        name="serving-ticker", port=settings.serving.ticker_port, priority=20,
+        argv=[f"{py}/python", "-m", "serving.ticker_service"],
+        env={"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap, "SERVING_TICKER_HOST": host,
+             "SERVING_TICKER_PORT": str(settings.serving.ticker_port), "DAGSTER_URL": web_url,
+             **serving_env(settings, creds, "pipeline_writer")},
+        health=lambda: health.http_ok(f"{ticker}/healthz"),
+    ))
     # ---- Dashboard (read API + live page over the serving database, read-only role) ------------------
     dash = f"http://{host}:{settings.dashboard.port}"
     specs.append(ServiceSpec(

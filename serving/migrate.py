@@ -1,10 +1,12 @@
-"""Apply the serving schema: `python -m serving.migrate [upgrade|current|history] [revision]`.
+"""Apply the serving schema: `python -m serving.migrate [provision|upgrade|downgrade|current|history] [revision]`.
 
 Runs as the database owner (deploy's admin connection); components then use their own roles. Alembic
-keeps the applied revision in `alembic_version`, so re-running is a no-op and a new revision applies once."""
+keeps the applied revision in `alembic_version`, so re-running is a no-op and a new revision applies once.
+`provision` (what deploy does): create the database if missing, give the roles their logins, upgrade."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from alembic import command
@@ -61,19 +63,56 @@ def current_revision(conn) -> str | None:
     return conn.execute("select version_num from alembic_version").fetchone()[0] if exists else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m serving.migrate", description=__doc__.splitlines()[0])
-    ap.add_argument("action", nargs="?", default="upgrade", choices=["upgrade", "downgrade", "current", "history"])
-    ap.add_argument("revision", nargs="?", default="head")
-    args = ap.parse_args(argv)
-    # the owner's (the stack admin's) connection, from config/stack.yaml and .env
+def provision(admin: ServingDsn, writer_password: str, reader_password: str) -> str | None:
+    """Database, role logins and schema, idempotently; returns what changed (None: nothing)."""
+    from psycopg import sql
+
+    from serving.roles import ensure_serving_logins
+
+    done = []
+    server = ServingDsn(admin.host, admin.port, "postgres", admin.user, admin.password)
+    with server.connect(autocommit=True) as conn:
+        if conn.execute("select 1 from pg_database where datname = %s", (admin.dbname,)).fetchone() is None:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(admin.dbname)))
+            done.append(f"created database {admin.dbname}")
+        ensure_serving_logins(conn, writer_password, reader_password)
+    with admin.connect(autocommit=True) as conn:
+        before = current_revision(conn)
+    run(admin, "upgrade", "head")
+    head = head_revision()
+    if before != head:
+        done.append(f"serving schema {before or 'empty'} -> {head}")
+    return "; ".join(done) or None
+
+
+def _admin_from_env_or_stack() -> tuple[ServingDsn, str, str]:
+    """The owner's connection and the role passwords: from the environment (containers: SERVING_PG_*,
+    POSTGRES_USER/PASSWORD, SERVING_*_PASSWORD from .env) or else config/stack.yaml + .env."""
+    env = os.environ
+    if env.get("SERVING_PG_HOST") and env.get("POSTGRES_PASSWORD"):
+        return (ServingDsn(env["SERVING_PG_HOST"], int(env.get("SERVING_PG_PORT", "5432")),
+                           env.get("SERVING_PG_DB", "serving"), env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]),
+                env.get("SERVING_WRITER_PASSWORD", ""), env.get("SERVING_READER_PASSWORD", ""))
     from infra.credentials import load_credentials
     from infra.layout import Layout
     from shared.settings import load_stack_settings
 
     s, c = load_stack_settings(), load_credentials(Layout().env_file)
-    run(ServingDsn(s.bind_host, s.postgres.port, s.postgres.serving_db, c.postgres_user, c.postgres_password),
-        args.action, args.revision)
+    return (ServingDsn(s.bind_host, s.postgres.port, s.postgres.serving_db, c.postgres_user, c.postgres_password),
+            c.serving_writer_password, c.serving_reader_password)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m serving.migrate", description=__doc__.splitlines()[0])
+    ap.add_argument("action", nargs="?", default="upgrade",
+                    choices=["provision", "upgrade", "downgrade", "current", "history"])
+    ap.add_argument("revision", nargs="?", default="head")
+    args = ap.parse_args(argv)
+    admin, writer_pw, reader_pw = _admin_from_env_or_stack()
+    if args.action == "provision":
+        print(provision(admin, writer_pw, reader_pw) or "serving database up to date")
+    else:
+        run(admin, args.action, args.revision)
     return 0
 
 

@@ -53,6 +53,10 @@ class DashboardSettings(_Strict):
     port: int = Port
 
 
+class ServingSettings(_Strict):
+    ticker_port: int = Field(9109, ge=1, le=65535)
+
+
 class StackSettings(_Strict):
     bind_host: str = "127.0.0.1"
     kafka: KafkaSettings
@@ -61,6 +65,7 @@ class StackSettings(_Strict):
     dagster: DagsterSettings
     simulator: SimulatorSettings
     streaming: StreamingSettings
+    serving: ServingSettings = ServingSettings()
     dashboard: DashboardSettings
 
     def ports(self) -> dict[str, int]:
@@ -69,6 +74,7 @@ class StackSettings(_Strict):
             "minio": self.minio.port, "minio-console": self.minio.console_port,
             "postgres": self.postgres.port, "dagster-webserver": self.dagster.port,
             "simulator": self.simulator.port, "streaming": self.streaming.metrics_port,
+            "serving-ticker": self.serving.ticker_port,
             "dashboard": self.dashboard.port,
         }
 
@@ -96,6 +102,7 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "DAGSTER_PORT": ("dagster", "port"),
     "SIMULATOR_PORT": ("simulator", "port"),
     "STREAMING_METRICS_PORT": ("streaming", "metrics_port"),
+    "SERVING_TICKER_PORT": ("serving", "ticker_port"),
     "DASHBOARD_PORT": ("dashboard", "port"),
 }
 

@@ -17,7 +17,13 @@ DEC = DecimalType(38, 18)
 PRICE_COLS = ("open", "high", "low", "close")
 VOLUME_COLS = ("volume", "quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume")
 CANDLE_COLS = ("symbol", "interval", "open_time_ms", "close_time_ms", *PRICE_COLS, *VOLUME_COLS,
-               "trade_count", "first_trade_id", "last_trade_id", "is_final", "period")
+               "trade_count", "first_trade_id", "last_trade_id", "is_final", "source", "period")
+
+
+def sources_label(sources: Column) -> Column:
+    """The bronze ``source`` values of a candle's trades as one sorted, comma-joined label
+    ("binance", "binance,rest_backfill"): simulated data never passes for real, even when mixed."""
+    return F.array_join(F.array_sort(F.array_distinct(sources)), ",")
 
 
 def _zero() -> Column:
@@ -40,7 +46,8 @@ def minute_candles(trades: DataFrame) -> DataFrame:
                  F.sum(F.when(taker_buy, F.col("quantity")).otherwise(_zero())).cast(DEC).alias("taker_buy_base_volume"),
                  F.sum(F.when(taker_buy, F.col("quote_quantity")).otherwise(_zero())).cast(DEC).alias("taker_buy_quote_volume"),
                  F.count(F.lit(1)).alias("trade_count"),
-                 F.min("trade_id").alias("first_trade_id"), F.max("trade_id").alias("last_trade_id"))
+                 F.min("trade_id").alias("first_trade_id"), F.max("trade_id").alias("last_trade_id"),
+                 sources_label(F.collect_set("source")).alias("source"))
             .withColumn("interval", F.lit("1m")))
 
 
@@ -59,7 +66,8 @@ def all_intervals(minutes: DataFrame) -> DataFrame:
                  F.min("low").alias("low"), F.max_by("close", "child_open_ms").alias("close"),
                  *[F.sum(v).cast(DEC).alias(v) for v in VOLUME_COLS],
                  F.sum("trade_count").cast(LongType()).alias("trade_count"),
-                 F.min("first_trade_id").alias("first_trade_id"), F.max("last_trade_id").alias("last_trade_id")))
+                 F.min("first_trade_id").alias("first_trade_id"), F.max("last_trade_id").alias("last_trade_id"),
+                 sources_label(F.flatten(F.collect_set(F.split("source", ",")))).alias("source")))
 
 
 def _nonempty_cols() -> list[str]:
@@ -75,9 +83,9 @@ def fill_and_finalise(nonempty: DataFrame, bounds: DataFrame) -> DataFrame:
     """Every interval from the range start (or the symbol's first trade) through the bucket holding the
     watermark, flat empty candles where no trade happened (§1.5), and the final flag.
 
-    ``bounds``: symbol, range_start_ms (day-aligned; nothing before it is restated), prev_close (close of
-    the last candle before range_start, null if the symbol has none: then the series starts at its
-    first non-empty candle), watermark_ms (largest trade time seen for the symbol). A candle is final
+    ``bounds``: symbol, range_start_ms (day-aligned; nothing before it is restated), prev_close and
+    prev_source (close and source of the last candle before range_start, null if the symbol has none: then
+    the series starts at its first non-empty candle), watermark_ms (largest trade time seen for the symbol). A candle is final
     once the watermark is past its close_time; the bucket holding the watermark is emitted as not final.
     """
     spark = nonempty.sparkSession
@@ -88,16 +96,19 @@ def fill_and_finalise(nonempty: DataFrame, bounds: DataFrame) -> DataFrame:
                         .otherwise(F.col("first_ne")))
             .withColumn("g_end", F.col("watermark_ms") - F.col("watermark_ms") % F.col("size_ms"))
             .filter(F.col("g_start").isNotNull() & (F.col("g_start") <= F.col("g_end")))
-            .select("symbol", "interval", "size_ms", "prev_close", "watermark_ms",
+            .select("symbol", "interval", "size_ms", "prev_close", "prev_source", "watermark_ms",
                     F.explode(F.sequence("g_start", "g_end", "size_ms")).alias("open_time_ms")))
     w = (Window.partitionBy("symbol", "interval").orderBy("open_time_ms")
          .rowsBetween(Window.unboundedPreceding, Window.currentRow))
     j = grid.join(nonempty, ["symbol", "interval", "open_time_ms"], "left")
     carried = F.coalesce(F.last("close", ignorenulls=True).over(w), F.col("prev_close"))
     empty = F.col("trade_count").isNull()
-    j = j.withColumn("_carry", carried)
+    # an empty candle shows the carried close, so it carries the source of that close too
+    j = j.withColumn("_carry", carried).withColumn(
+        "_carry_source", F.coalesce(F.last("source", ignorenulls=True).over(w), F.col("prev_source")))
     cols = {p: F.when(empty, F.col("_carry")).otherwise(F.col(p)) for p in PRICE_COLS}
     cols.update({v: F.when(empty, _zero()).otherwise(F.col(v)) for v in VOLUME_COLS})
+    cols["source"] = F.when(empty, F.col("_carry_source")).otherwise(F.col("source"))
     cols.update({"trade_count": F.coalesce("trade_count", F.lit(0).cast(LongType())),
                  "first_trade_id": F.coalesce("first_trade_id", F.lit(-1).cast(LongType())),
                  "last_trade_id": F.coalesce("last_trade_id", F.lit(-1).cast(LongType())),

@@ -33,7 +33,7 @@ from crypto_pipeline.silver.quality import OutlierRule
 from crypto_pipeline.silver.tables import PRECOMBINE, SERIES_KEY, SERIES_PARTITION
 
 TRADE_COLS = ("symbol", "trade_id", "price", "quantity", "quote_quantity", "trade_time_ms", "is_buyer_maker",
-              "quality_score", "dt")
+              "quality_score", "source", "dt")
 
 
 @dataclass
@@ -134,17 +134,17 @@ def update_ohlcv(spark: SparkSession, bronze_trades: str, silver_ohlcv: str, rul
 
     if full:
         existing = spark.createDataFrame([], _schema(spark))
-        prev_close: dict[str, object] = {}
+        prev_close: dict[str, tuple] = {}
     else:
-        snap = hudi.read_snapshot(spark, silver_ohlcv).select(*CANDLE_COLS)
+        snap = _with_source(hudi.read_snapshot(spark, silver_ohlcv)).select(*CANDLE_COLS)
         existing = snap.filter(_in_range_filter(ranges)).persist(StorageLevel.MEMORY_AND_DISK)
         prev_close = _prev_closes(snap, ranges)
     m1_kept = (existing.filter((F.col("interval") == "1m") & (F.col("trade_count") > 0))
                .join(touched, ["symbol", "open_time_ms"], "left_anti"))
     m1 = m1_kept.select(*m1_new.columns).unionByName(m1_new).persist(StorageLevel.MEMORY_AND_DISK)
     bounds = spark.createDataFrame(
-        [(s, ranges[s], prev_close.get(s), wm[s]) for s in res.symbols],
-        f"symbol string, range_start_ms long, prev_close {DEC.simpleString()}, watermark_ms long")
+        [(s, ranges[s], *prev_close.get(s, (None, None)), wm[s]) for s in res.symbols],
+        f"symbol string, range_start_ms long, prev_close {DEC.simpleString()}, prev_source string, watermark_ms long")
     candles = fill_and_finalise(all_intervals(m1), bounds)
     changed = candles.subtract(existing).persist(StorageLevel.MEMORY_AND_DISK)
     res.candles_written = {r.interval: r["count"] for r in changed.groupBy("interval").count().collect()}
@@ -156,14 +156,19 @@ def update_ohlcv(spark: SparkSession, bronze_trades: str, silver_ohlcv: str, rul
     return res
 
 
-def _prev_closes(snap: DataFrame, ranges: dict[str, int]) -> dict[str, object]:
-    """Close of the 1m candle just before each range start (the series is gap-free, so this is the
-    close every interval carries into the range); absent when the symbol starts inside the range."""
+def _with_source(snap: DataFrame) -> DataFrame:
+    """Tables written before candles carried ``source`` read it as null (the next restatement fills it)."""
+    return snap if "source" in snap.columns else snap.withColumn("source", F.lit(None).cast("string"))
+
+
+def _prev_closes(snap: DataFrame, ranges: dict[str, int]) -> dict[str, tuple]:
+    """(close, source) of the 1m candle just before each range start (the series is gap-free, so this is
+    the close every interval carries into the range); absent when the symbol starts inside the range."""
     cond = F.lit(False)
     for sym, start in ranges.items():
         cond = cond | ((F.col("symbol") == sym) & (F.col("interval") == "1m") & (F.col("period") == _day(start - 60_000))
                        & (F.col("open_time_ms") == start - 60_000))
-    return {r.symbol: r.close for r in snap.filter(cond).select("symbol", "close").collect()}
+    return {r.symbol: (r.close, r.source) for r in snap.filter(cond).select("symbol", "close", "source").collect()}
 
 
 def _schema(spark: SparkSession):
@@ -171,7 +176,7 @@ def _schema(spark: SparkSession):
     cols = [("symbol", "string"), ("interval", "string"), ("open_time_ms", "bigint"), ("close_time_ms", "bigint")]
     cols += [(c, DEC.simpleString()) for c in (*PRICE_COLS, *VOLUME_COLS)]
     cols += [("trade_count", "bigint"), ("first_trade_id", "bigint"), ("last_trade_id", "bigint"),
-             ("is_final", "boolean"), ("period", "string")]
+             ("is_final", "boolean"), ("source", "string"), ("period", "string")]
     return ", ".join(f"{n} {t}" for n, t in cols)
 
 

@@ -28,8 +28,10 @@ def test_rollup_equals_direct_aggregation(spark, raw):
         rows.append(trade_row(sym, ids[sym], Decimal(p) / 10_000, Decimal(q) / 100_000, T0 + off, m))
     df = spark.createDataFrame(rows, TRADE_SCHEMA)
     wm = {s: max(r[5] for r in rows if r[0] == s) for s in ids}
-    bounds = spark.createDataFrame([(s, 0, None, w) for s, w in wm.items()],
-                                   "symbol string, range_start_ms long, prev_close decimal(38,18), watermark_ms long")
+    bounds = spark.createDataFrame([(s, 0, None, None, w) for s, w in wm.items()],
+                                   "symbol string, range_start_ms long, prev_close decimal(38,18), prev_source string, "
+                                   "watermark_ms long")
     got_rows = fill_and_finalise(all_intervals(minute_candles(df)), bounds).collect()
     for iv in INTERVALS:
         assert silver_rows(got_rows, iv) == direct_candles(rows, iv, None), iv
+    assert {r.source for r in got_rows} == {"simulator"}  # empty candles carry their close's source
