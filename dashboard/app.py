@@ -29,7 +29,7 @@ def create_app(cfg: DashboardConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = make_pool(cfg)
         await pool.open(wait=False)
-        cache = PageCache(cfg.cache_entries)
+        cache = PageCache(cfg.cache_mb * 2**20)
 
         def on_sync(msg: dict) -> None:
             # every page goes: the payload names the symbols of upserted rows only (not of deleted ones,

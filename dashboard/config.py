@@ -24,7 +24,7 @@ class DashboardConfig:
     dagster_url: str | None          # bronze freshness: latest runless materialisations
     pool_max: int = 8
     pool_timeout_s: float = 5.0      # a request waits this long for a connection, then gets a 503
-    cache_entries: int = 256         # serialised candle pages kept until a sync of their symbol
+    cache_mb: int = 64               # serialised candle pages kept until the next candles sync (a day of 1m: ~1 MB)
 
     def conninfo(self) -> dict[str, object]:
         s = self.serving
@@ -65,5 +65,5 @@ def load_config(env: dict[str, str] | None = None) -> DashboardConfig:
         streaming_status_url=env.get("STREAMING_STATUS_URL") or None,
         dagster_url=env.get("DAGSTER_URL") or None,
         pool_max=_int(env, "DASHBOARD_POOL_MAX", "8", 1, 64),
-        cache_entries=_int(env, "DASHBOARD_CACHE_ENTRIES", "256", 0, 100_000),
+        cache_mb=_int(env, "DASHBOARD_CACHE_MB", "64", 0, 65_536),
     )

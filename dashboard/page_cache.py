@@ -22,10 +22,13 @@ class Page:
             self._gz = await asyncio.to_thread(gzip.compress, self.body, 5)
         return self._gz
 
+    def nbytes(self) -> int:
+        return len(self.body) + len(self._gz or b"")
+
 
 class PageCache:
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes           # bodies (+ their gzip copies) kept, least recently used go first
         self.enabled = False                 # switched by the live listener
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
         self.generation = 0                  # bumped on every invalidation: a page built before it is not stored
@@ -57,11 +60,14 @@ class PageCache:
         return page
 
     def put(self, key: Hashable, page: Page, generation: int) -> None:
-        if not self.enabled or self.max_entries == 0 or generation != self.generation:
+        if not self.enabled or len(page.body) > self.max_bytes or generation != self.generation:
             return
         self._pages[key] = page
-        while len(self._pages) > self.max_entries:
+        while self.size() > self.max_bytes:
             self._pages.popitem(last=False)
+
+    def size(self) -> int:
+        return sum(p.nbytes() for p in self._pages.values())
 
     def invalidate(self, symbols: Iterable[str] | None = None) -> None:
         """Drop the pages of `symbols` (all pages when None)."""

@@ -29,7 +29,7 @@ def test_settings_errors_name_the_variable_and_value():
 
 
 def test_page_cache_keeps_pages_until_their_symbol_syncs_and_only_while_listening():
-    c = PageCache(2)
+    c = PageCache(2)                                 # bytes: two one-byte pages
     c.put("a", Page("BTC", b"1"), c.generation)
     assert c.get("a") is None                        # off until the LISTEN connection is up
     c.set_enabled(True)
@@ -71,7 +71,7 @@ def test_concurrent_requests_for_one_page_share_one_build():
     import asyncio
 
     async def scenario() -> tuple[int, set[bytes]]:
-        c = PageCache(8)
+        c = PageCache(1024)
         c.set_enabled(True)
         builds = 0
 
