@@ -1,6 +1,7 @@
 """The page in a real browser (Debian chromium + Playwright) against the running dashboard service and
 real PostgreSQL: the chart is drawn from serving rows, the pickers change the data, a row committed and
-NOTIFYed shows up live, and simulator data carries the SIMULATED badge."""
+NOTIFYed shows up live, a trade published to Kafka reaches the page through the live ticker consumer,
+and simulator data carries the SIMULATED badge."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from browser import chromium_path, launch, screenshot
+from shared.envelope import Source, build_envelope, topic_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -131,3 +133,36 @@ def test_simulated_badge_follows_the_source(page, dashboard, writer, reseed):
     notify_ticker(writer, "SOLUSDT", 151.5, source="simulator")
     badge.wait_for(state="visible", timeout=10_000)
     assert "simulator" in badge.inner_text()
+
+
+def test_a_trade_published_to_kafka_is_drawn_live(page, dashboard, kafka_stack, seeded, reseed):
+    """The real path: Kafka -> serving-ticker service (upsert + NOTIFY) -> dashboard LISTEN -> SSE -> chart."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    bootstrap = kafka_stack.settings.kafka_bootstrap
+    topic = topic_for("BTCUSDT")
+    admin = AdminClient({"bootstrap.servers": bootstrap})   # kept alive until the topic exists
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    kafka_stack.start("serving-ticker")
+    open_page(page, dashboard, "BTCUSDT", "1m")
+    page.wait_for_selector("#live.on")
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    sent: list[float] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:   # the consumer group starts at "latest": feed until it is assigned
+        e = int(time.time() * 1000)
+        price = round(seeded.closes["BTCUSDT"] * 1.003 + 0.01 * len(sent), 2)
+        trade = {"e": "trade", "E": e, "s": "BTCUSDT", "t": e, "p": f"{price:.2f}", "q": "0.5", "T": e}
+        producer.produce(topic, key=b"btcusdt@trade",
+                         value=build_envelope("btcusdt@trade", "BTCUSDT", Source.BINANCE, trade, e))
+        producer.flush(10)
+        sent.append(price)
+        if page.evaluate(f"dash.drawn.some(d => {json.dumps(sent)}.includes(d.price))"):
+            break
+        time.sleep(1)
+    drawn = page.evaluate(f"dash.drawn.filter(d => {json.dumps(sent)}.includes(d.price)).map(d => d.price)")
+    assert drawn, f"none of {len(sent)} trades published to {topic} reached the page"
+    assert page.evaluate("dash.lastBar.close") in sent
+    assert page.locator("#sim-badge").inner_text().count("simulator") == 1   # ETH/SOL still simulated; BTC binance
+    screenshot(page, "dashboard-kafka-trade")
