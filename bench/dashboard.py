@@ -107,7 +107,8 @@ def bench_candles(base: str, pid: int, connections: int, duration: int) -> None:
             ("reference: uncached (PG + serialise)", {}, MISS_LUA),
             ("reference: 1.5 kB static file (machine + client floor)", {}, None)]
     print(f"\n## candles: 1440 x 1m with indicators, {connections} connections, {duration} s each")
-    print("| run | p50 ms | p90 ms | p99 ms | req/s | non-2xx | transfer/s | service CPU % (1 core = 100) | service RSS MiB |")
+    print("| run | p50 ms | p90 ms | p99 ms | req/s | non-2xx | transfer/s | service CPU % (1 core = 100) "
+          "| service RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     results = {}
     for label, headers, script in runs:

@@ -7,8 +7,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from dashboard.db import fetch_all
 from dashboard.models import Anomaly, Correlation, Portfolio, PortfolioSummary, RiskRow, Signal
-from dashboard.params import (MAX_MS, FromQ, IntervalQ, NameP, OptIntervalQ, OptSymbolQ, SymbolP, ToQ, WindowQ, bad_param,
-                              window_for)
+from dashboard.params import (MAX_MS, FromQ, IntervalQ, NameP, OptIntervalQ, OptSymbolQ, SymbolP, ToQ, WindowQ,
+                              bad_param, window_for)
 
 router = APIRouter(prefix="/api", tags=["analytics"])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import PoolTimeout
 
@@ -68,7 +68,10 @@ def create_app(cfg: DashboardConfig) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/vendor/lightweight-charts.js", include_in_schema=False)
-    async def chart_library() -> FileResponse:
+    async def chart_library() -> Response:
+        if not (cfg.vendor_dir / CHART_JS).exists():
+            return PlainTextResponse(f"chart library not installed at {cfg.vendor_dir}: run ./infra/bootstrap.sh",
+                                     status_code=503)
         return FileResponse(cfg.vendor_dir / CHART_JS, media_type="text/javascript",
                             headers={"Cache-Control": "max-age=86400"})
 
@@ -86,7 +89,8 @@ def create_app(cfg: DashboardConfig) -> FastAPI:
                 reason = f"serving database: {str(exc).strip()[:200] or type(exc).__name__}"
         if reason is None and not request.app.state.hub.connected:
             reason = "LISTEN connection to the serving database is down"
-        return JSONResponse({"ok": reason is None, "reason": reason, "listening": request.app.state.hub.connected,
-                             "browsers": len(request.app.state.hub.subscribers)}, status_code=200 if reason is None else 503)
+        hub = request.app.state.hub
+        return JSONResponse({"ok": reason is None, "reason": reason, "listening": hub.connected,
+                             "browsers": len(hub.subscribers)}, status_code=200 if reason is None else 503)
 
     return app
