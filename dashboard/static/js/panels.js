@@ -44,7 +44,7 @@ export function renderHealth(root, h) {
   const gaps = Object.entries(h.gaps_by_symbol).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ');
   root.replaceChildren(
     el('div', { class: 'health-row' }, el('b', {}, 'source'), el('span', { class: h.simulated ? 'st-stale' : 'st-ok' },
-      h.source || '?'), el('span', { class: 'muted' }, h.simulated ? 'simulated data' : 'live exchange data')),
+      h.source || 'unknown'), el('span', { class: 'muted' }, h.simulated ? 'simulated data' : 'live exchange data')),
     ...rows,
     el('div', { class: 'health-row' }, el('b', {}, 'DLQ'), el('span', {}, h.dlq_messages ?? '–'),
       el('span', { class: 'muted' }, 'messages the ingest service dead-lettered')),
