@@ -48,10 +48,14 @@ def summary(name: str, values: list[float], unit: str = "s") -> str:
             f"p99={pct(values, .99):.3f}{unit} max={max(values):.3f}{unit}")
 
 
-def find_process(needle: str) -> psutil.Process | None:
-    for p in psutil.process_iter(["cmdline"]):
-        if needle in " ".join(p.info["cmdline"] or []):
-            return p
+def find_process(needle: str, var_dir: str) -> psutil.Process | None:
+    """The stack's process (several stacks may run on one machine: match its CDP_VAR_DIR too)."""
+    for p in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            if needle in " ".join(p.info["cmdline"] or []) and (p.info["environ"] or {}).get("CDP_VAR_DIR") == var_dir:
+                return p
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
     return None
 
 
@@ -70,7 +74,9 @@ def main() -> None:
     reader = ServingDsn(settings.bind_host, settings.postgres.port, settings.postgres.serving_db, READER_ROLE,
                         creds.serving_reader_password)
     client, bucket = minio_client(settings, creds), settings.minio.bucket
-    procs = {n: find_process(k) for n, k in (("serving-ticker", "serving.ticker_service"), ("streaming", "-m streaming"))}
+    var_dir = str(Layout().var)
+    procs = {n: find_process(k, var_dir) for n, k in (("serving-ticker", "serving.ticker_service"),
+                                                       ("streaming", "-m streaming"))}
     cpu0 = {n: p.cpu_times() for n, p in procs.items() if p}
     rss: dict[str, list[int]] = {n: [] for n in procs}
 

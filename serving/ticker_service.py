@@ -23,7 +23,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from serving.db import WRITER_ROLE, ServingDsn
@@ -189,6 +189,11 @@ def run(consumer: TickerConsumer, stop: threading.Event, reporter: DagsterReport
             log.error("database error, batch kept and retried in %.1fs: %s", backoff, exc)
             stop.wait(backoff)
             backoff = min(backoff * 2, 30.0)
+        except KafkaException as exc:
+            # e.g. the offset commit after a rebalance took the partitions away: the rows are committed, the
+            # partitions' new owner replays from the last committed offsets, which the guards make harmless
+            log.warning("kafka offset commit failed, batch will be replayed by the partitions' owner: %s", exc)
+            consumer.pending = None
 
 
 def main(argv: list[str] | None = None) -> int:

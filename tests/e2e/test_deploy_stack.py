@@ -55,6 +55,18 @@ def bronze_trade_commits(base: Path, env: dict) -> list[str]:
     return [n for n in names if n.endswith(".commit")]
 
 
+def ticker_sources(base: Path, env: dict) -> set[str]:
+    """`source` of the latest_ticker rows, read as the read-only serving role."""
+    from infra.credentials import load_credentials
+    from serving.db import READER_ROLE, ServingDsn
+    from shared.settings import load_stack_settings
+
+    s, c = load_stack_settings(env=env), load_credentials(base / ".env")
+    dsn = ServingDsn(s.bind_host, s.postgres.port, s.postgres.serving_db, READER_ROLE, c.serving_reader_password)
+    with dsn.connect(autocommit=True) as conn:
+        return {r[0] for r in conn.execute("select source from latest_ticker where last_price is not null")}
+
+
 def run(cmd: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([str(ROOT / cmd)], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
@@ -65,6 +77,7 @@ def test_deploy_monitor_stop(isolated_env):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "all services healthy" in first.stdout
     assert "generated credentials" in first.stdout
+    assert "serving schema empty -> " in first.stdout  # migrations applied by deploy
     creds = (base / ".env").read_text()
     secret = next(line.split("=", 1)[1] for line in creds.splitlines() if line.startswith("POSTGRES_PASSWORD="))
     assert secret not in first.stdout + first.stderr  # secrets never printed
@@ -75,7 +88,8 @@ def test_deploy_monitor_stop(isolated_env):
 
     mon = run("monitor.sh", env, timeout=120)
     assert mon.returncode == 0, mon.stdout
-    for svc in ("kafka", "minio", "postgres", "dagster-webserver", "dagster-daemon", "simulator", "streaming", "dashboard"):
+    for svc in ("kafka", "minio", "postgres", "dagster-webserver", "dagster-daemon", "simulator", "streaming",
+                "serving-ticker", "dashboard"):
         assert svc in mon.stdout
     assert "DOWN" not in mon.stdout
     assert stack_processes(base / "var"), "expected the stack's processes to be running"
@@ -88,6 +102,7 @@ def test_deploy_monitor_stop(isolated_env):
     assert commits, "no bronze trades commit within 7 min of deploy:\n" + run("monitor.sh", env, timeout=120).stdout
     mon = run("monitor.sh", env, timeout=120).stdout
     assert "bronze_stream_job" in mon and "STARTED" in mon, mon
+    assert ticker_sources(base, env) == {"simulator"}  # the live consumer follows the same raw topics
 
     stop = run("stop.sh", env, timeout=300)
     assert stop.returncode == 0, stop.stdout + stop.stderr

@@ -26,19 +26,6 @@ def reader_dsn(postgres_stack) -> ServingDsn:
     return dsn_of(postgres_stack, READER_ROLE)
 
 
-@pytest.fixture(scope="session")
-def spark(minio_stack):
-    """A small Spark session (Hudi, S3A) on the session's MinIO."""
-    from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
-
-    s, c = minio_stack.settings, minio_stack.creds
-    session = local_session(spark_conf(default_jars_dir(), s.s3_endpoint, c.minio_user, c.minio_password,
-                                       "local[2]", "2g", 2), app_name="serving-tests")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 @pytest.fixture()
 def lake(minio_stack):
     """s3a base for this test's tables."""

@@ -88,12 +88,18 @@ def test_candles_follow_silver_incrementally_and_idempotently(spark, lake, write
         assert conn.execute("select count(*) from candles where symbol = %s", (sym,)).fetchone()[0] == len(after)
 
 
-def test_gold_sync_is_generic_incremental_and_removes_restated_away_rows(spark, lake, writer_dsn):
-    path = f"{lake}/gold/anomalies"
-    table = GoldTable("anomalies", sparse=True)
+@pytest.fixture()
+def anomalies(lake, writer_dsn):
+    """A new gold anomalies Hudi table and an empty `gold_anomalies` that has never been synced."""
     with writer_dsn.connect(autocommit=True) as conn:
-        conn.execute("delete from gold_anomalies where symbol like 'GLD%'")
+        conn.execute("delete from gold_anomalies")
         conn.execute("delete from sync_state where table_name = 'gold_anomalies'")
+    return f"{lake}/gold/anomalies", GoldTable("anomalies", sparse=True)
+
+
+def test_gold_sync_is_generic_incremental_and_removes_restated_away_rows(spark, anomalies, writer_dsn):
+    path, table = anomalies
+    with writer_dsn.connect(autocommit=True) as conn:
         write_gold(spark, path, [anomaly_row("GLDAUSDT", m, float(m)) for m in range(5)] +
                     [anomaly_row("GLDBUSDT", m, float("nan")) for m in range(3)])
         r1 = sync_gold_table(spark, conn, path, table)
@@ -117,12 +123,9 @@ def test_gold_sync_is_generic_incremental_and_removes_restated_away_rows(spark, 
     assert pg[("GLDAUSDT", T0 + 2 * 60_000)] == 9.5 and ("GLDAUSDT", T0 + 60_000) not in pg
 
 
-def test_a_failed_gold_sync_moves_neither_rows_nor_checkpoint(spark, lake, writer_dsn):
-    path = f"{lake}/gold/anomalies"
-    table = GoldTable("anomalies", sparse=True)
+def test_a_failed_gold_sync_moves_neither_rows_nor_checkpoint(spark, anomalies, writer_dsn):
+    path, table = anomalies
     with writer_dsn.connect(autocommit=True) as conn:
-        conn.execute("delete from gold_anomalies where symbol like 'FLD%'")
-        conn.execute("delete from sync_state where table_name = 'gold_anomalies'")
         write_gold(spark, path, [anomaly_row("FLDAUSDT", m, 1.0) for m in range(3)])
         sync_gold_table(spark, conn, path, table)
         before = synced_commit(conn, "gold_anomalies")
