@@ -93,10 +93,11 @@ def wrk(url: str, connections: int, duration: int, headers: dict[str, str], scri
 
     lat = {p: ms(re.search(rf"^\s+{p}%\s+(\S+)", out, re.M).group(1)) for p in ("50", "90", "99")}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
     return {"p50": lat["50"], "p90": lat["90"], "p99": lat["99"],
             "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-            "non2xx": int(errors.group(1)) if errors else 0,
+            "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": sock.group(1) if sock else "none",
             "transfer": re.search(r"Transfer/sec:\s+(\S+)", out).group(1)}
 
 
@@ -116,7 +117,8 @@ def bench_candles(base: str, pid: int, connections: int, duration: int) -> None:
         with ProcessMeter(pid) as m:
             r = wrk(f"{base}/static/js/api.js" if "static" in label else url, connections, duration, headers, script)
         results[label] = r
-        print(f"| {label} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['rps']:.0f} | {r['non2xx']} | "
+        print(f"| {label} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['rps']:.0f} | "
+              f"{r['non2xx']}, socket errors: {r['socket_errors']} | "
               f"{r['transfer']} | {m.cpu:.0f} | {m.rss / 2**20:.0f} |", flush=True)
     ref = results[runs[2][0]]
     for label, _, _ in runs[:2]:  # the same service, the same load: what the cache buys
