@@ -30,6 +30,7 @@ function updateBadge() {
 
 async function loadCandles() {
   const { symbol, interval } = state;
+  if (!symbol) { $('chart-info').textContent = 'no candles or tickers in the serving database yet'; return; }
   const page = await getJSON(`/api/candles?symbol=${symbol}&interval=${interval}&limit=1500`);
   if (symbol !== state.symbol || interval !== state.interval) return;   // a newer pick won
   dash.bars = chart.setData(page.candles, interval);
