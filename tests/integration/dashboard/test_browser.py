@@ -166,3 +166,16 @@ def test_a_trade_published_to_kafka_is_drawn_live(page, dashboard, kafka_stack, 
     assert page.evaluate("dash.lastBar.close") in sent
     assert page.locator("#sim-badge").inner_text().count("simulator") == 1   # ETH/SOL still simulated; BTC binance
     screenshot(page, "dashboard-kafka-trade")
+
+
+def test_an_empty_serving_database_shows_a_message_not_an_error(page, dashboard, writer, reseed):
+    with writer.transaction():
+        for table in ("candles", "latest_ticker", "gold_risk", "gold_correlation", "gold_portfolio",
+                      "gold_portfolio_positions", "gold_signals", "gold_anomalies"):
+            writer.execute(f"delete from {table}")
+    writer.execute("select pg_notify('serving_sync', %s)", (json.dumps({"table": "candles", "rows": 1, "symbols": []}),))
+    open_page(page, dashboard, "BTCUSDT", "1m")
+    assert page.evaluate("dash.errors") == []
+    assert "no candles" in page.locator("#chart-info").inner_text()
+    assert "no portfolio" in page.locator("#pf-summary").inner_text()
+    assert page.locator("#sim-badge").is_hidden()
