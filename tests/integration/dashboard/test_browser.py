@@ -137,7 +137,6 @@ def test_simulated_badge_follows_the_source(page, dashboard, writer, reseed):
 
 def test_a_trade_published_to_kafka_is_drawn_live(page, dashboard, kafka_stack, seeded, reseed):
     """The real path: Kafka -> serving-ticker service (upsert + NOTIFY) -> dashboard LISTEN -> SSE -> chart."""
-    from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
     bootstrap = kafka_stack.settings.kafka_bootstrap
@@ -145,6 +144,15 @@ def test_a_trade_published_to_kafka_is_drawn_live(page, dashboard, kafka_stack, 
     admin = AdminClient({"bootstrap.servers": bootstrap})   # kept alive until the topic exists
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
     kafka_stack.start("serving-ticker")
+    try:
+        _trade_reaches_the_page(page, dashboard, bootstrap, topic, seeded)
+    finally:
+        kafka_stack.stop("serving-ticker")   # later tests of the session start their own
+
+
+def _trade_reaches_the_page(page, dashboard, bootstrap, topic, seeded) -> None:
+    from confluent_kafka import Producer
+
     open_page(page, dashboard, "BTCUSDT", "1m")
     page.wait_for_selector("#live.on")
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
