@@ -59,6 +59,7 @@ def create_app(cfg: DashboardConfig) -> FastAPI:
         # the database being down or saturated is a 503 with the reason, not an anonymous 500
         return JSONResponse({"detail": f"serving database unavailable: {str(exc).strip()[:200] or type(exc).__name__}"},
                             status_code=503)
+
     for r in (market.router, analytics.router, health.router, live.router):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
