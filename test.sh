@@ -4,7 +4,7 @@
 # and e2e (deploy.sh -> monitor.sh -> stop.sh). Extra arguments go to pytest, e.g. ./test.sh -m unit
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-./infra/bootstrap.sh
+./infra/bootstrap.sh --with-test-tools
 if [ "$#" -eq 0 ]; then
   set -- -m "unit or integration or e2e"
 fi

@@ -107,6 +107,7 @@ def deploy(layout: Layout, timeout: float) -> None:
     say(f"all services healthy in {time.monotonic() - t_start:.1f}s")
     h = settings.bind_host
     print(f"""
+  Dashboard         http://{h}:{settings.dashboard.port}   (API schema: /openapi.json)
   Dagster UI        http://{h}:{settings.dagster.port}
   MinIO console     http://{h}:{settings.minio.console_port}   (user/password in .env)
   MinIO S3 API      http://{h}:{settings.minio.port}            bucket: {settings.minio.bucket}

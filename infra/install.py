@@ -17,6 +17,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from infra.apt import apt_install, missing_packages
+from infra.frontend_install import npm_fetch
 from infra.layout import Layout
 from infra.preflight import PreflightError, require_go, require_java, require_maven
 from infra.postgres_install import find_postgres_bindir, install_postgres
@@ -194,17 +196,44 @@ def install_pg(layout: Layout) -> str:
     return "installed from Debian packages"
 
 
+def install_dashboard_assets(layout: Layout) -> str:
+    pins = layout.versions["dashboard"]
+    final = layout.dashboard_vendor
+    problem = manifest_problem(final, pins)
+    if problem is None:
+        return "cached"
+    say(f"lightweight-charts {pins['lightweight_charts']}: {problem}; fetching from the npm registry")
+    tmp = _fresh_tmp(final)
+    npm_fetch(layout.cache, pins["lightweight_charts"], tmp, final.parent / "npm-install.log")
+    _write_manifest(tmp, pins)
+    _promote(tmp, final)
+    return "installed"
+
+
+def install_test_tools(layout: Layout) -> str:
+    missing = missing_packages(layout.versions["test_tools"]["apt"])
+    if not missing:
+        return "found"
+    say(f"test tools: installing Debian packages {', '.join(missing)}")
+    apt_install(missing, "the browser tests and benchmarks")
+    return f"installed {', '.join(missing)} from Debian packages"
+
+
 COMPONENTS = {
     "kafka": install_kafka,
     "minio": install_minio,
     "postgres": install_pg,
     "spark-jars": install_spark_jars,
+    "dashboard-assets": install_dashboard_assets,
 }
+# only for ./test.sh and the benchmarks: a deployed stack needs no browser
+TEST_COMPONENTS = {"test-tools": install_test_tools}
 
 
-def install(layout: Layout, only: list[str] | None = None) -> None:
+def install(layout: Layout, only: list[str] | None = None, with_test_tools: bool = False) -> None:
     layout.cache.mkdir(parents=True, exist_ok=True)
-    for name, fn in COMPONENTS.items():
+    components = {**COMPONENTS, **(TEST_COMPONENTS if with_test_tools or only else {})}
+    for name, fn in components.items():
         if only and name not in only:
             continue
         t0 = time.monotonic()
@@ -214,15 +243,18 @@ def install(layout: Layout, only: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="infra.install", description=__doc__)
-    ap.add_argument("--only", help=f"comma-separated subset of {','.join(COMPONENTS)}")
+    every = [*COMPONENTS, *TEST_COMPONENTS]
+    ap.add_argument("--only", help=f"comma-separated subset of {','.join(every)}")
+    ap.add_argument("--with-test-tools", action="store_true",
+                    help="also install what tests and benchmarks need (Debian chromium, wrk)")
     args = ap.parse_args(argv)
     only = args.only.split(",") if args.only else None
     if only:
-        unknown = set(only) - set(COMPONENTS)
+        unknown = set(only) - set(every)
         if unknown:
-            ap.error(f"unknown component(s) {sorted(unknown)}; choose from {list(COMPONENTS)}")
+            ap.error(f"unknown component(s) {sorted(unknown)}; choose from {every}")
     try:
-        install(Layout(), only)
+        install(Layout(), only, args.with_test_tools)
     except (InstallError, PreflightError) as exc:
         print(f"\033[1;31m[install] ERROR:\033[0m {exc}", file=sys.stderr)
         return 1

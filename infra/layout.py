@@ -49,6 +49,11 @@ class Layout:
         return self.cache / "jars" / "spark"
 
     @property
+    def dashboard_vendor(self) -> Path:
+        """Front-end libraries of the dashboard, installed from npm (no CDN at run time)."""
+        return self.cache / "npm" / f"lightweight-charts-{self.versions['dashboard']['lightweight_charts']}"
+
+    @property
     def maven_repo(self) -> Path:
         return self.cache / "m2"
 

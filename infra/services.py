@@ -217,6 +217,17 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
              **serving_env(settings, creds, "pipeline_writer")},
         health=lambda: health.http_ok(f"{ticker}/healthz"),
     ))
+    # ---- Dashboard (read API + live page over the serving database, read-only role) ------------------
+    dash = f"http://{host}:{settings.dashboard.port}"
+    specs.append(ServiceSpec(
+        name="dashboard", port=settings.dashboard.port, priority=35,
+        argv=[f"{py}/python", "-m", "dashboard"],
+        env={"DASHBOARD_HOST": host, "DASHBOARD_PORT": str(settings.dashboard.port),
+             **serving_env(settings, creds, "reader"), "DASHBOARD_VENDOR_DIR": str(layout.dashboard_vendor),
+             "STREAMING_STATUS_URL": f"{metrics}/status", "DAGSTER_URL": web_url},
+        health=lambda: health.http_ok(f"{dash}/healthz"),
+        stopwaitsecs=10,
+    ))
     return sorted(specs, key=lambda s: s.priority)
 
 

@@ -49,6 +49,10 @@ class StreamingSettings(_Strict):
     metrics_port: int = Port
 
 
+class DashboardSettings(_Strict):
+    port: int = Port
+
+
 class ServingSettings(_Strict):
     ticker_port: int = Field(9109, ge=1, le=65535)
 
@@ -62,6 +66,7 @@ class StackSettings(_Strict):
     simulator: SimulatorSettings
     streaming: StreamingSettings
     serving: ServingSettings = ServingSettings()
+    dashboard: DashboardSettings
 
     def ports(self) -> dict[str, int]:
         return {
@@ -70,6 +75,7 @@ class StackSettings(_Strict):
             "postgres": self.postgres.port, "dagster-webserver": self.dagster.port,
             "simulator": self.simulator.port, "streaming": self.streaming.metrics_port,
             "serving-ticker": self.serving.ticker_port,
+            "dashboard": self.dashboard.port,
         }
 
     @property
@@ -97,6 +103,7 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "SIMULATOR_PORT": ("simulator", "port"),
     "STREAMING_METRICS_PORT": ("streaming", "metrics_port"),
     "SERVING_TICKER_PORT": ("serving", "ticker_port"),
+    "DASHBOARD_PORT": ("dashboard", "port"),
 }
 
 

@@ -88,7 +88,8 @@ def test_deploy_monitor_stop(isolated_env):
 
     mon = run("monitor.sh", env, timeout=120)
     assert mon.returncode == 0, mon.stdout
-    for svc in ("kafka", "minio", "postgres", "dagster-webserver", "dagster-daemon", "simulator", "streaming", "serving-ticker"):
+    for svc in ("kafka", "minio", "postgres", "dagster-webserver", "dagster-daemon", "simulator", "streaming",
+                "serving-ticker", "dashboard"):
         assert svc in mon.stdout
     assert "DOWN" not in mon.stdout
     assert stack_processes(base / "var"), "expected the stack's processes to be running"

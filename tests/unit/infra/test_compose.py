@@ -10,7 +10,7 @@ from shared.settings import ENV_OVERRIDES, ROOT, load_stack_settings
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 REQUIRED = {"kafka", "minio", "postgres", "spark-master", "spark-worker", "dagster-webserver", "dagster-daemon",
-            "simulator", "streaming", "serving-migrate", "serving-ticker"}
+            "simulator", "streaming", "serving-migrate", "serving-ticker", "dashboard"}
 
 
 def test_every_required_service_is_present_with_a_healthcheck():
@@ -33,7 +33,8 @@ def test_ports_bind_loopback_and_use_the_native_env_names_and_defaults():
             assert var in ENV_OVERRIDES, f"{name}: {var} is not a native setting name"
             assert default == native[var], f"{name}: {var} default {default} != config/stack.yaml {native[var]}"
             seen.add(var)
-    assert {"KAFKA_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT", "POSTGRES_PORT", "DAGSTER_PORT", "SIMULATOR_PORT"} <= seen
+    assert {"KAFKA_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT", "POSTGRES_PORT", "DAGSTER_PORT", "SIMULATOR_PORT",
+            "DASHBOARD_PORT"} <= seen
 
 
 def test_every_variable_compose_interpolates_is_a_native_setting_or_generated_credential():
