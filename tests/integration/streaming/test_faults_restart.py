@@ -57,7 +57,8 @@ def test_broker_down_30s_then_back_nothing_lost(own_stack, tmp_path):
 
 def _run_cli(boot: str, sim, symbols_file, port_file) -> subprocess.Popen:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": boot, "SIMULATOR_WS_URL": sim.ws_url,
-           "SIMULATOR_REST_URL": sim.rest_url, "STREAM_SOURCE": "simulator", "ACTIVE_SYMBOLS": ""}
+           "SIMULATOR_REST_URL": sim.rest_url, "STREAM_SOURCE": "simulator", "ACTIVE_SYMBOLS": "",
+           "STREAMING_POSITIONS_FILE": str(symbols_file.parent / "positions.json")}
     return subprocess.Popen([sys.executable, "-m", "streaming", "--symbols", str(symbols_file), "--metrics-port", "0",
                              "--log-level", "INFO"], cwd=ROOT, env=env, stdout=open(port_file, "wb"),
                             stderr=subprocess.STDOUT)

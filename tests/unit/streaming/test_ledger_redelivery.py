@@ -1,0 +1,128 @@
+"""Undelivered records: the ledger (merged id ranges), the pipeline hook that fills it, the positions file,
+and one redelivery pass (Kafka presence and REST mocked: unit test)."""
+import asyncio
+
+import orjson
+import pytest
+
+from shared.envelope import Source
+from shared.symbols import ActiveSymbol
+from streaming import redelivery
+from streaming.ledger import IdRanges
+from streaming.pipeline import Pipeline
+from streaming.positions import load_positions, save_positions
+from streaming.redelivery import Redeliverer
+from tests.unit.streaming.test_envelope_pipeline import frame, trade
+
+
+def test_id_ranges_merge_and_remove():
+    r = IdRanges()
+    for i in (5, 6, 7, 10, 9, 1):
+        r.add(i)
+    assert r.ranges() == [[1, 1], [5, 7], [9, 10]] and len(r) == 6 and 6 in r and 8 not in r
+    r.add(8)
+    assert r.ranges() == [[1, 1], [5, 10]]
+    r.add_range(0, 4)
+    assert r.ranges() == [[0, 10]]
+    r.remove_range(3, 5)
+    assert r.ranges() == [[0, 2], [6, 10]]
+    r.remove_range(-5, 100)
+    assert not r and len(r) == 0
+    assert IdRanges([[3, 4], [1, 2]]).ranges() == [[1, 4]]
+
+
+class Sink:
+    blocked = False
+
+    def __init__(self):
+        self.records, self.marked = [], []
+        self.delivered = self.delivered_at_failure = 0
+
+    def produce(self, topic, key, value, event_ms=None):
+        self.records.append((topic, key, value))
+
+    def produce_marked(self, topic, key, value, on_ok):
+        self.records.append((topic, key, value))
+        self.marked.append(on_ok)
+
+
+@pytest.fixture
+def pipe():
+    sym = ActiveSymbol(symbol="BTCUSDT", tier="t", priority=1, streams=("trade", "kline_1m", "bookTicker"))
+    sink = Sink()
+    return Pipeline([sym], Source.SIMULATOR, sink), sink
+
+
+def test_failed_records_go_to_the_ledger_and_marks_confirm_positions(pipe):
+    p, sink = pipe
+    for i in range(1, 6):
+        if i == 3:
+            p.request_marks()
+        p.on_frame(frame("btcusdt@trade", trade(i)))
+    st = p.streams["btcusdt@trade"]
+    assert len(sink.marked) == 1 and st.delivered_mark is None
+    sink.marked[0]()  # Kafka confirmed record 3 (so 1..3 are delivered or in the ledger)
+    assert st.delivered_mark == 3
+    for topic, key, value in sink.records[3:]:  # 4 and 5 failed
+        p.on_undelivered(topic, key, value, 1_000)
+    assert st.ledger.ranges() == [[4, 5]] and st.ledger_since_ms == 1_000
+    assert p.stats()["btcusdt@trade"]["undelivered_pending"] == 2
+    # a non-backfillable stream's failure is counted, not refillable
+    p.on_undelivered("crypto_raw_btcusdt", b"btcusdt@bookTicker", b'{"payload":{}}', 1)
+    assert p.streams["btcusdt@bookTicker"].undeliverable == 1
+    pos = p.positions()
+    assert pos["btcusdt@trade"] == {"delivered": 3, "undelivered": [[4, 5]], "since_ms": 1_000}
+    assert p.positions(final=True)["btcusdt@trade"]["delivered"] == 5
+
+
+def test_positions_file_round_trip_and_corrupt_file(tmp_path):
+    f = tmp_path / "d" / "positions.json"
+    assert load_positions(f) == {}
+    save_positions(f, {"x@trade": {"delivered": 7, "undelivered": [[9, 9]], "since_ms": 1}})
+    assert load_positions(f)["x@trade"]["delivered"] == 7
+    f.write_text("{not json")
+    assert load_positions(f) == {}
+
+
+def test_redelivery_skips_ids_kafka_has_and_refills_the_rest(pipe, monkeypatch):
+    p, sink = pipe
+    st = p.streams["btcusdt@trade"]
+    st.ledger.add_range(10, 14)
+    st.ledger_since_ms = 5_000
+    seen = {}
+
+    def fake_ids_in_kafka(bootstrap, topic, stream, since_ms):
+        seen["since"] = since_ms
+        return {11, 99}  # 11 was stored although its delivery report failed
+
+    class Rest:
+        async def fetch(self, st, lo, hi):
+            assert (lo, hi) == (10, 14)
+            return [(i, st.rest_prefix.build(1, 2, orjson.dumps(trade(i)))) for i in range(lo, hi)], hi  # no 14
+
+    monkeypatch.setattr(redelivery, "ids_in_kafka", fake_ids_in_kafka)
+    r = Redeliverer(p, Rest(), "x", 1, 3)
+    assert asyncio.run(r.once()) == 0, "no delivery since the last failure: Kafka is not back yet"
+    sink.delivered = 1
+    assert asyncio.run(r.once()) == 3
+    assert [orjson.loads(v)["payload"]["t"] for _, _, v in sink.records] == [10, 12, 13]
+    assert {orjson.loads(v)["source"] for _, _, v in sink.records} == {"rest_backfill"}
+    assert not st.ledger and st.redelivered == 3 and st.seq.missing_unfilled == 1  # 14: REST had nothing
+    assert seen["since"] == 5_000 - redelivery.SCAN_MARGIN_MS
+
+
+def test_redelivery_keeps_the_ledger_while_rest_is_down(pipe, monkeypatch):
+    p, sink = pipe
+    st = p.streams["btcusdt@trade"]
+    st.ledger.add_range(1, 2)
+    sink.delivered = 1
+
+    class DownRest:
+        async def fetch(self, st, lo, hi):
+            raise RuntimeError("503")
+
+    monkeypatch.setattr(redelivery, "ids_in_kafka", lambda *a: set())
+    r = Redeliverer(p, DownRest(), "x", 1, max_attempts=2)
+    assert asyncio.run(r.once()) == 0 and st.ledger.ranges() == [[1, 2]]
+    asyncio.run(r.once())  # second failure = max attempts: counted as unfillable, not retried forever
+    assert not st.ledger and st.seq.missing_unfilled == 2
