@@ -57,7 +57,9 @@ def _still_good(files: TlsFiles) -> bool:
     return same_key and left > dt.timedelta(days=RENEW_DAYS) and files.key.stat().st_mode & 0o077 == 0
 
 
-def ensure_certificates(directory: Path | str, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> TlsFiles:
+# "simulator": its host name in docker-compose.yml
+def ensure_certificates(directory: Path | str,
+                        hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "simulator")) -> TlsFiles:
     """Create (or reuse) ``ca.pem``, ``ca-key.pem``, ``server.pem``, ``server-key.pem`` in ``directory``."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
