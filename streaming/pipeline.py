@@ -18,7 +18,7 @@ import orjson
 from shared.envelope import DLQ_TOPIC, EnvelopePrefix, Source, build_dlq, event_type_for
 from shared.symbols import ActiveSymbol
 from streaming.ledger import IdRanges
-from streaming.sequencing import GAP, PUBLISH, Sequencer, sequencer_for
+from streaming.sequencing import GAP, PUBLISH, IdSequencer, Sequencer, sequencer_for
 from streaming.validation import (INVALID_JSON, NOT_AN_OBJECT, OVERSIZED, UNKNOWN_STREAM, Invalid,
                                   make_checker, run_check)
 
@@ -268,7 +268,8 @@ class Pipeline:
                 self._publish(st, st.seq.abandon())
 
     async def drain(self) -> None:
-        """Shutdown: stop backfills, publish what is held (better a counted hole than lost data)."""
+        """Shutdown: stop backfills, publish what is held; the unfilled hole of a trade/aggTrade stream goes to
+        its ledger, so the positions file carries it and the next start refills it."""
         for st in self.streams.values():
             if st.backfill_task is not None and not st.backfill_task.done():
                 st.backfill_task.cancel()
@@ -276,7 +277,14 @@ class Pipeline:
                     await st.backfill_task
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001
                     pass
-            if st.seq.filling:
+            if st.seq.filling and isinstance(st.seq, IdSequencer):
+                before = len(st.ledger)
+                self._publish(st, st.seq.abandon(holes=st.ledger))
+                if len(st.ledger) > before:
+                    st.ledger_since_ms = st.ledger_since_ms or int(time.time() * 1000)
+                    log.warning("stopping during a backfill: the hole is kept for the next start",
+                                extra={"stream": st.stream, "ids": len(st.ledger) - before})
+            elif st.seq.filling:
                 self._publish(st, st.seq.abandon())
 
     def stats(self) -> dict[str, Any]:

@@ -109,6 +109,17 @@ def assert_dense(ids: list[int], what: str) -> None:
     assert ids == sorted(ids), f"{what}: out of order"
 
 
+@pytest.fixture(scope="module")
+def own_stack():
+    """A broker of the module's own, for tests that stop or kill it."""
+    from infra.local_stack import LocalStack
+
+    stack = LocalStack.create()
+    stack.start("kafka")
+    yield stack
+    stack.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _json_logs():
     setup_logging("WARNING")

@@ -10,23 +10,12 @@ import time
 import urllib.request
 
 import orjson
-import pytest
 
 from infra.layout import Layout
 from tests.integration.streaming.conftest import (ServiceThread, assert_dense, read_topic, start_sim, stream_records,
                                                   symbols_yaml)
 
 ROOT = Layout().root
-
-
-@pytest.fixture(scope="module")
-def own_stack():
-    from infra.local_stack import LocalStack
-
-    stack = LocalStack.create()
-    stack.start("kafka")
-    yield stack
-    stack.close()
 
 
 def test_broker_down_30s_then_back_nothing_lost(own_stack, tmp_path):

@@ -3,16 +3,11 @@ and one redelivery pass (Kafka presence and REST mocked: unit test)."""
 import asyncio
 
 import orjson
-import pytest
-
-from shared.envelope import Source
-from shared.symbols import ActiveSymbol
 from streaming import redelivery
 from streaming.ledger import IdRanges
-from streaming.pipeline import Pipeline
 from streaming.positions import load_positions, save_positions
 from streaming.redelivery import Redeliverer
-from tests.unit.streaming.test_envelope_pipeline import frame, trade
+from tests.unit.streaming.test_envelope_pipeline import frame, pipe, trade  # noqa: F401 - pipe is a fixture
 
 
 def test_id_ranges_merge_and_remove():
@@ -31,28 +26,6 @@ def test_id_ranges_merge_and_remove():
     assert IdRanges([[3, 4], [1, 2]]).ranges() == [[1, 4]]
 
 
-class Sink:
-    blocked = False
-
-    def __init__(self):
-        self.records, self.marked = [], []
-        self.delivered = self.delivered_at_failure = 0
-
-    def produce(self, topic, key, value, event_ms=None):
-        self.records.append((topic, key, value))
-
-    def produce_marked(self, topic, key, value, on_ok):
-        self.records.append((topic, key, value))
-        self.marked.append(on_ok)
-
-
-@pytest.fixture
-def pipe():
-    sym = ActiveSymbol(symbol="BTCUSDT", tier="t", priority=1, streams=("trade", "kline_1m", "bookTicker"))
-    sink = Sink()
-    return Pipeline([sym], Source.SIMULATOR, sink), sink
-
-
 def test_failed_records_go_to_the_ledger_and_marks_confirm_positions(pipe):
     p, sink = pipe
     for i in range(1, 6):
@@ -68,8 +41,8 @@ def test_failed_records_go_to_the_ledger_and_marks_confirm_positions(pipe):
     assert st.ledger.ranges() == [[4, 5]] and st.ledger_since_ms == 1_000
     assert p.stats()["btcusdt@trade"]["undelivered_pending"] == 2
     # a non-backfillable stream's failure is counted, not refillable
-    p.on_undelivered("crypto_raw_btcusdt", b"btcusdt@bookTicker", b'{"payload":{}}', 1)
-    assert p.streams["btcusdt@bookTicker"].undeliverable == 1
+    p.on_undelivered("crypto_raw_btcusdt", b"btcusdt@depth20", b'{"payload":{}}', 1)
+    assert p.streams["btcusdt@depth20"].undeliverable == 1
     pos = p.positions()
     assert pos["btcusdt@trade"] == {"delivered": 3, "undelivered": [[4, 5]], "since_ms": 1_000}
     assert p.positions(final=True)["btcusdt@trade"]["delivered"] == 5
@@ -126,3 +99,24 @@ def test_redelivery_keeps_the_ledger_while_rest_is_down(pipe, monkeypatch):
     assert asyncio.run(r.once()) == 0 and st.ledger.ranges() == [[1, 2]]
     asyncio.run(r.once())  # second failure = max attempts: counted as unfillable, not retried forever
     assert not st.ledger and st.seq.missing_unfilled == 2
+
+
+def test_stop_during_a_backfill_keeps_the_hole_for_the_next_start(pipe):
+    p, sink = pipe
+
+    class SlowRest:
+        async def fetch(self, st, lo, hi):
+            await asyncio.sleep(60)
+
+    p.backfiller = SlowRest()
+
+    async def run():
+        p.on_frame(frame("btcusdt@trade", trade(1)))
+        p.on_frame(frame("btcusdt@trade", trade(5)))  # gap 2..4, REST slow
+        await asyncio.sleep(0.01)
+        await p.drain()
+    asyncio.run(run())
+    st = p.streams["btcusdt@trade"]
+    assert [orjson.loads(v)["payload"]["t"] for _, _, v in sink.records] == [1, 5]
+    assert st.ledger.ranges() == [[2, 4]] and st.seq.missing_unfilled == 0
+    assert p.positions(final=True)["btcusdt@trade"]["undelivered"] == [[2, 4]]
