@@ -36,7 +36,7 @@ def test_broken_or_loose_files_are_replaced_but_the_ca_is_kept(tmp_path):
     assert os.stat(files.key).st_mode & 0o777 == 0o600 and files.key.read_bytes() != old_key
 
 
-def test_a_client_that_does_not_trust_the_ca_is_refused(tmp_path):
+def test_the_ca_is_trusted_only_where_it_is_given(tmp_path):
     files = ensure_certificates(tmp_path)
     strict = ssl.create_default_context()
     trusting = ssl.create_default_context(cafile=str(files.ca))

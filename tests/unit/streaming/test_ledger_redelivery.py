@@ -3,8 +3,10 @@ and one redelivery pass (Kafka presence and REST mocked: unit test)."""
 import asyncio
 
 import orjson
+from shared.envelope import Source
 from streaming import redelivery
 from streaming.ledger import IdRanges
+from streaming.pipeline import Pipeline
 from streaming.positions import load_positions, save_positions
 from streaming.redelivery import Redeliverer
 from tests.unit.streaming.test_envelope_pipeline import frame, pipe, trade  # noqa: F401 - pipe is a fixture
@@ -120,3 +122,34 @@ def test_stop_during_a_backfill_keeps_the_hole_for_the_next_start(pipe):
     assert [orjson.loads(v)["payload"]["t"] for _, _, v in sink.records] == [1, 5]
     assert st.ledger.ranges() == [[2, 4]] and st.seq.missing_unfilled == 0
     assert p.positions(final=True)["btcusdt@trade"]["undelivered"] == [[2, 4]]
+
+
+def test_resume_falls_back_to_the_positions_file_when_kafka_cannot_tell(tmp_path, monkeypatch):
+    from shared.symbols import load_symbols
+    from streaming import service as service_mod
+    from streaming.config import load_streaming_settings
+
+    pos = tmp_path / "positions.json"
+    save_positions(pos, {"resusdt@trade": {"delivered": 41, "undelivered": [[30, 33]], "since_ms": 7},
+                         "resusdt@aggTrade": {"delivered": 9, "undelivered": [], "since_ms": None}})
+    settings = load_streaming_settings(env={}, overrides={"kafka.bootstrap_servers": "127.0.0.1:1",
+                                                          "kafka.positions_file": str(pos)})
+    sym_file = tmp_path / "symbols.yaml"
+    sym_file.write_text("version: 1\ndefault_tier: t\ntiers:\n  t: {streams: [trade, aggTrade, kline_1m]}\n"
+                        "symbols:\n  - {symbol: RESUSDT, tier: t}\n")
+    symbols = load_symbols(sym_file, env={})
+
+    def kafka_down(*a, **k):
+        raise RuntimeError("broker unreachable")
+
+    monkeypatch.setattr(service_mod, "read_positions", kafka_down)
+    svc = service_mod.Service(settings, symbols)
+    svc.pipeline = Pipeline(list(symbols.active), Source.SIMULATOR, svc.sink)
+    asyncio.run(svc._resume())
+    trade_st = svc.pipeline.streams["resusdt@trade"]
+    assert trade_st.seq.last == 41 and trade_st.ledger.ranges() == [[30, 33]] and trade_st.ledger_since_ms == 7
+    assert svc.pipeline.streams["resusdt@aggTrade"].seq.last == 9
+    assert svc.resumed == {"kafka": 0, "file": 2, "fresh": 1}  # the kline stream had no saved position
+    # the first live trade after the restart reveals the downtime as a gap (backfilled), not a fresh start
+    from streaming.sequencing import GAP
+    assert trade_st.seq.on_live(50, b"x") == GAP and trade_st.seq.gap == (42, 49)
