@@ -153,3 +153,16 @@ def test_resume_falls_back_to_the_positions_file_when_kafka_cannot_tell(tmp_path
     # the first live trade after the restart reveals the downtime as a gap (backfilled), not a fresh start
     from streaming.sequencing import GAP
     assert trade_st.seq.on_live(50, b"x") == GAP and trade_st.seq.gap == (42, 49)
+
+
+def test_only_closed_klines_are_refillable(pipe):
+    p, _ = pipe
+    st = p.streams["btcusdt@kline_1m"]
+
+    def env(t, closed):
+        return orjson.dumps({"payload": {"e": "kline", "E": t + 1, "k": {"t": t, "x": closed}}})
+    p.on_undelivered("crypto_raw_btcusdt", b"btcusdt@kline_1m", env(60_000, False), 5)
+    assert not st.ledger  # an open bar's update is superseded by the next one
+    p.on_undelivered("crypto_raw_btcusdt", b"btcusdt@kline_1m", env(120_000, True), 5)
+    p.on_undelivered("crypto_raw_btcusdt", b"btcusdt@kline_1m", env(180_000, True), 5)
+    assert st.ledger.ranges() == [[120_000, 120_000], [180_000, 180_000]] and len(st.ledger) == 2
