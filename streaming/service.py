@@ -72,8 +72,9 @@ class Service:
 
     def status(self) -> dict[str, Any]:
         p = self.pipeline
+        problems = self.health_problems()
         return {
-            "healthy": not self.health_problems(), "health_problems": self.health_problems(),
+            "healthy": not problems, "health_problems": problems,
             "state": self.state, "source": self.choice.name, "source_reason": self.choice.reason,
             "simulated": self.choice.name != "binance", "ws_url": self.choice.ws_url,
             "symbols": self.running_symbols, "active_symbols_override": self.symbols.override,
