@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("streaming.redelivery")
 SCAN_MARGIN_MS = 60_000  # create times are the producer's clock; start the scan a minute earlier
+SPAN = 10_000  # ids per REST span (10 pages of historicalTrades / aggTrades)
 
 
 class Redeliverer:
@@ -62,11 +63,31 @@ class Redeliverer:
         return sent
 
     async def _stream(self, st: "StreamState") -> int:
-        ranges = st.ledger.ranges()
-        want = st.ledger
         since = (st.ledger_since_ms or 0) - SCAN_MARGIN_MS
         present = await asyncio.to_thread(ids_in_kafka, self.bootstrap, st.topic, st.stream, since)
-        lo, hi = ranges[0][0], ranges[-1][1]
+        sent = 0
+        for lo, hi in self._spans(st):
+            n = await self._span(st, lo, hi, present)
+            if n is None:  # REST not available: the rest of the ledger waits for the next pass
+                break
+            sent += n
+            if self.p.sink.blocked:
+                await self.p.sink.wait_writable()
+        if not st.ledger:
+            st.ledger_since_ms = None
+        return sent
+
+    @staticmethod
+    def _spans(st: "StreamState") -> list[tuple[int, int]]:
+        """REST requests to make: id ranges in chunks of SPAN ids (memory stays bounded after a long outage);
+        kline open times (one range per bar) in one span, the REST call returns them all."""
+        ranges = st.ledger.ranges()
+        if st.id_field == "k":
+            return [(ranges[0][0], ranges[-1][1])]
+        return [(a, min(hi, a + SPAN - 1)) for lo, hi in ranges for a in range(lo, hi + 1, SPAN)]
+
+    async def _span(self, st: "StreamState", lo: int, hi: int, present: set[int]) -> int | None:
+        want = st.ledger
         if self.backfiller is None:
             records: list = []
             error = "REST backfill is off"
@@ -80,17 +101,17 @@ class Redeliverer:
             n = self.attempts[st.stream] = self.attempts.get(st.stream, 0) + 1
             log.warning("redelivery: REST not available", extra={"stream": st.stream, "attempt": n, "error": error})
             if n < self.max_attempts and self.backfiller is not None:
-                return 0
+                return None
         out, got = [], set()
         for key, value in records:
             i = key[0] if isinstance(key, tuple) else key
-            if i in want and i not in present and i not in got:
+            if lo <= i <= hi and i in want and i not in present and i not in got:
                 got.add(i)
                 out.append(value)
-        already = sum(1 for i in present if i in want)
-        for a, b in ranges:
-            st.ledger.remove_range(a, b)
-        unfilled = sum(b - a + 1 for a, b in ranges) - len(got) - already  # kline ranges are single bars
+        pending = sum(min(b, hi) - max(a, lo) + 1 for a, b in want.ranges() if a <= hi and b >= lo)
+        already = sum(1 for i in present if lo <= i <= hi and i in want)
+        st.ledger.remove_range(lo, hi)
+        unfilled = pending - len(got) - already  # kline ranges are single bars: counts bars
         if unfilled > 0:
             st.seq.missing_unfilled += unfilled
         produce = self.p.sink.produce
@@ -98,8 +119,6 @@ class Redeliverer:
             produce(st.topic, st.key, v)
         st.n_out_backfill += len(out)
         st.redelivered += len(out)
-        if not st.ledger:
-            st.ledger_since_ms = None
         self.attempts.pop(st.stream, None)
         (log.error if unfilled > 0 else log.info)(
             "undelivered records refilled" if unfilled <= 0 else "undelivered records could not all be refilled",

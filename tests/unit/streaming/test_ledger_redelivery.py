@@ -166,3 +166,25 @@ def test_only_closed_klines_are_refillable(pipe):
     p.on_undelivered("crypto_raw_btcusdt", b"btcusdt@kline_1m", env(120_000, True), 5)
     p.on_undelivered("crypto_raw_btcusdt", b"btcusdt@kline_1m", env(180_000, True), 5)
     assert st.ledger.ranges() == [[120_000, 120_000], [180_000, 180_000]] and len(st.ledger) == 2
+
+
+def test_a_long_outage_is_refilled_in_bounded_spans(pipe, monkeypatch):
+    p, sink = pipe
+    st = p.streams["btcusdt@trade"]
+    st.ledger.add_range(1, 25_000)
+    sink.delivered = 1
+    calls = []
+
+    class Rest:
+        async def fetch(self, st, lo, hi):
+            calls.append((lo, hi))
+            if len(calls) == 2:
+                raise RuntimeError("503")  # REST fails on the second span: the rest waits, nothing is lost
+            return [(i, b"v%d" % i) for i in range(lo, hi + 1)], hi
+
+    monkeypatch.setattr(redelivery, "ids_in_kafka", lambda *a: set())
+    r = Redeliverer(p, Rest(), "x", 1, max_attempts=5)
+    assert asyncio.run(r.once()) == 10_000 and st.ledger.ranges() == [[10_001, 25_000]]
+    assert asyncio.run(r.once()) == 15_000 and not st.ledger
+    assert calls == [(1, 10_000), (10_001, 20_000), (10_001, 20_000), (20_001, 25_000)]
+    assert st.seq.missing_unfilled == 0 and len(sink.records) == 25_000
