@@ -211,7 +211,8 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
              "STREAMING_POSITIONS_FILE": str(layout.data("streaming") / "positions.json"),
              # a changed symbols.yaml changes this program's config, so ./deploy.sh restarts the consumer
              "SYMBOLS_CONFIG_SHA256": hashlib.sha256(symbols_file.read_bytes()).hexdigest()[:16]},
-        health=lambda: health.http_ok(f"{metrics}/healthz"),
+        # process liveness; /healthz (data health: DLQ rate, delivery failures, holes) is monitor.sh's health row
+        health=lambda: health.http_ok(f"{metrics}/livez"),
         stopwaitsecs=45,  # SIGTERM flushes everything to Kafka (up to 30 s when the broker is slow)
     ))
     return sorted(specs, key=lambda s: s.priority)

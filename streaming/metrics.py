@@ -5,7 +5,9 @@ costs a lock and a dict lookup per message. The pipeline keeps plain ints per st
 reads them at scrape time. Same for the latency histograms (:class:`FastHistogram`).
 
 Endpoints: ``/metrics`` (Prometheus text), ``/healthz`` (200 while running and within the ``health:``
-thresholds of config/streaming.yaml, else 503 with the problems named; streaming/health.py),
+thresholds of config/streaming.yaml, else 503 with the problems named; streaming/health.py), ``/livez``
+(200 while the service loop runs: what deploy and the process table check — a data problem must not make
+deploy think the process failed to start),
 ``/status`` (JSON: source in use and why, connections, buffer, per-stream counters) for monitor.sh.
 """
 from __future__ import annotations
@@ -161,12 +163,19 @@ async def start_http(service: "Service", host: str, port: int,
                                                                    "kafka_ok", "symbols_unavailable")}),
                             status=200 if st["healthy"] else 503, content_type="application/json")
 
+    async def livez(_: web.Request) -> web.Response:
+        st = status()
+        ok = st["state"] in ("running", "starting")
+        return web.Response(body=orjson.dumps({"state": st["state"]}), status=200 if ok else 503,
+                            content_type="application/json")
+
     async def status_h(_: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(status(), option=orjson.OPT_INDENT_2), content_type="application/json")
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/status", status_h)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -7,6 +7,10 @@ from __future__ import annotations
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
+
+import pytest
 
 
 from tests.integration.streaming.conftest import ServiceThread, start_sim, stream_records, symbols_yaml
@@ -35,8 +39,13 @@ def test_broker_killed_past_timeouts_then_restart_without_kafka_position(own_sta
         during = svc.status()
         assert during["delivery_failed"] > 0, "the broker outage must outlast the producer's timeout"
         assert during["undelivered_pending"] > 0, "failed records must be in the ledger, not forgotten"
-        assert during["healthy"] is False  # /healthz is 503 and says why
+        assert during["healthy"] is False  # /healthz is 503 and says why; the process itself is alive
         assert any("Kafka delivery failures" in p for p in during["health_problems"]), during["health_problems"]
+        base = f"http://127.0.0.1:{svc.svc.metrics_port}"
+        with pytest.raises(urllib.error.HTTPError) as e503:
+            urllib.request.urlopen(base + "/healthz", timeout=5)
+        assert e503.value.code == 503 and b"delivery failures" in e503.value.read()
+        assert urllib.request.urlopen(base + "/livez", timeout=5).status == 200
         own_stack.start("kafka")
         svc.wait(lambda: svc.status()["undelivered_pending"] == 0 and svc.status()["redelivered"] > 0, 120,
                  "undelivered records refilled")

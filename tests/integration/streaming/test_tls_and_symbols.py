@@ -40,6 +40,8 @@ def test_tls_ingest_and_backfill_with_unknown_and_halted_symbols_skipped(kafka_s
             metrics = r.read().decode()
         with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
             health = orjson.loads(r.read())
+        with urllib.request.urlopen(base + "/livez", timeout=5) as r:
+            assert orjson.loads(r.read()) == {"state": "running"}
         assert svc.stop() == 0
         final = svc.status()["streams"]["tlsusdt@trade"]
     finally:
