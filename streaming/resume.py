@@ -4,7 +4,7 @@ downtime as a gap (filled from REST) and nothing is published twice.
 
 Why scan a bounded tail: the key is the stream name, so several streams share a partition; the last
 ``resume_scan`` records per partition contain every active stream's last record unless a stream was
-silent for that long (then it starts fresh, as on first start)."""
+silent for that long (then the service resumes it from the positions file, ``streaming/positions.py``)."""
 from __future__ import annotations
 
 import logging
