@@ -94,6 +94,10 @@ def test_official_sdk_streams_every_stream_type(sim, trust, caplog):
             deadline = time.time() + 15
             while time.time() < deadline and not all(len(got.get(n, ())) >= 2 for _, _, n in calls):
                 await asyncio.sleep(0.2)
+            await conn.unsubscribe(["btcusdt@aggTrade"])  # UNSUBSCRIBE with the SDK's UUID id too
+            await asyncio.sleep(0.5)
+            after = await conn.list_subscribe()
+            assert "btcusdt@aggTrade" not in after["result"] and "btcusdt@trade" in after["result"]
             return calls, got, listed
         finally:
             await conn.close_connection(close_session=True)
