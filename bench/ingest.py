@@ -86,7 +86,7 @@ def start_service(bootstrap: str, feeder_port: int, symbol: str, workdir: Path, 
     log = workdir / f"service-{symbol}.log"
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAM_SOURCE": "simulator",
            "SIMULATOR_WS_URL": f"ws://127.0.0.1:{feeder_port}", "SIMULATOR_REST_URL": "http://127.0.0.1:9",
-           "ACTIVE_SYMBOLS": ""}
+           "ACTIVE_SYMBOLS": "", "STREAMING_POSITIONS_FILE": str(workdir / f"positions-{symbol}.json")}
     prefix = [PY, "-m", "cProfile", "-o", str(profile), "-m", "streaming"] if profile else [PY, "-m", "streaming"]
     p = subprocess.Popen(prefix + ["--symbols", str(sym), "--metrics-port", "0", "--log-level", "WARNING",
                                    "--set", "backfill.enabled=false", "--set", "kafka.resume_scan=0",

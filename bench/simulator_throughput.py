@@ -9,9 +9,10 @@ bottleneck; every frame is counted, and one frame in ``--sample`` is JSON-parsed
 to measure latency = client receive time - event time ``E``.
 
     .venv/bin/python bench/simulator_throughput.py --duration 20
+    .venv/bin/python bench/simulator_throughput.py --duration 20 --tls   # wss:// (deploy's setting)
 
-Prints delivered messages/s (sustained, after warm-up), latency percentiles
-and the simulators' RSS.  Never talks to anything but 127.0.0.1.
+Prints delivered messages/s (sustained, after warm-up), latency percentiles,
+the simulators' CPU use in the window and RSS.  Never talks to anything but 127.0.0.1.
 """
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ import base64
 import multiprocessing as mp
 import os
 import re
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import orjson
 
@@ -93,14 +97,15 @@ class RawWs(asyncio.Protocol):
         del buf[:pos]
 
 
-def client_proc(urls: list[str], duration: float, warmup: float, sample: int, q) -> None:
+def client_proc(urls: list[str], duration: float, warmup: float, sample: int, q, ca: str | None = None) -> None:
     async def main():
         stats = [{"frames": 0, "lat": []} for _ in urls]
         loop = asyncio.get_running_loop()
+        ctx = ssl.create_default_context(cafile=ca) if ca else None
         for url, st in zip(urls, stats):
-            m = re.match(r"ws://([^:/]+):(\d+)(/.*)", url)
+            m = re.match(r"wss?://([^:/]+):(\d+)(/.*)", url)
             host, port, path = m.group(1), int(m.group(2)), m.group(3)
-            await loop.create_connection(lambda: RawWs(path, f"{host}:{port}", st, sample), host, port)
+            await loop.create_connection(lambda: RawWs(path, f"{host}:{port}", st, sample), host, port, ssl=ctx)
         await asyncio.sleep(warmup)
         f0 = sum(s["frames"] for s in stats)
         for s in stats:
@@ -117,6 +122,8 @@ def start_sim(args, idx: int) -> tuple[subprocess.Popen, str]:
     syms = ",".join(SYMBOLS[: args.symbols])
     cmd = [sys.executable, "-m", "binance_sim", "--host", "127.0.0.1", "--port", "0", "--symbols", syms,
            "--rate", str(args.rate), "--seed", str(idx + 1), "--history-s", "60", "--log-level", "WARNING"]
+    if args.tls_dir:
+        cmd += ["--tls-dir", args.tls_dir]
     env = dict(os.environ, PYTHONPATH=ROOT)
     # log level WARNING hides the startup line, so find the port via a one-shot INFO run of the logger
     cmd[cmd.index("--log-level") + 1] = "INFO"
@@ -124,13 +131,20 @@ def start_sim(args, idx: int) -> tuple[subprocess.Popen, str]:
     deadline = time.time() + 30
     while time.time() < deadline:
         line = p.stdout.readline().decode()
-        m = re.search(r"ws=(ws://[^ ]+)/ws", line)
+        m = re.search(r"ws=(wss?://[^ ]+)/ws", line)
         if m:
             # drain further output in the background so the pipe never blocks
             subprocess.Popen(["cat"], stdin=p.stdout, stdout=subprocess.DEVNULL)
             return p, m.group(1)
     p.kill()
     raise RuntimeError("simulator did not start")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -158,7 +172,11 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--sample", type=int, default=50, help="parse 1 frame in N for latency")
+    ap.add_argument("--tls", action="store_true", help="serve and read wss:// (certificate in a temp dir)")
     args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory(prefix="sim-bench-tls-") if args.tls else None
+    args.tls_dir = tmp.name if tmp else None
+    ca = str(Path(tmp.name) / "ca.pem") if tmp else None
     sims = [start_sim(args, i) for i in range(args.sim_procs)]
     try:
         syms = SYMBOLS[: args.symbols]
@@ -166,10 +184,14 @@ def main() -> int:
         urls = [sims[i % len(sims)][1] + path for i in range(args.connections)]
         q = mp.Queue()
         per = [urls[i::args.client_procs] for i in range(args.client_procs)]
-        procs = [mp.Process(target=client_proc, args=(u, args.duration, args.warmup, args.sample, q)) for u in per]
+        procs = [mp.Process(target=client_proc, args=(u, args.duration, args.warmup, args.sample, q, ca))
+                 for u in per]
         for p in procs:
             p.start()
+        time.sleep(args.warmup)
+        cpu0 = [cpu_s(p.pid) for p, _ in sims]
         results = [q.get(timeout=args.duration + args.warmup + 60) for _ in procs]
+        cpu = [(cpu_s(p.pid) - c0) / args.duration for (p, _), c0 in zip(sims, cpu0)]
         for p in procs:
             p.join(10)
         rss = [rss_mb(p.pid) for p, _ in sims]
@@ -186,7 +208,7 @@ def main() -> int:
     lat = [x for r in results for x in r["lat"]]
     offered = args.sim_procs * args.symbols * args.rate * (args.connections / args.sim_procs)
     print(f"| setting | value |\n|---|---|")
-    print(f"| simulator processes | {args.sim_procs} |")
+    print(f"| simulator processes | {args.sim_procs}{' (TLS: wss://)' if args.tls else ''} |")
     print(f"| client processes / connections | {args.client_procs} / {args.connections} |")
     print(f"| symbols x trades/s per simulator | {args.symbols} x {args.rate:g} |")
     print(f"| offered deliveries/s (nominal) | {offered:,.0f} |")
@@ -195,6 +217,7 @@ def main() -> int:
     print(f"| latency E->recv p50 / p90 / p99 / max (ms) | {pct(lat, 50):.1f} / {pct(lat, 90):.1f} / "
           f"{pct(lat, 99):.1f} / {max(lat) if lat else float('nan'):.1f} |")
     print(f"| latency samples | {len(lat)} |")
+    print(f"| simulator CPU in the window (cores) | {', '.join(f'{c:.2f}' for c in cpu)} |")
     print(f"| simulator RSS (MB) | {', '.join(f'{r:.0f}' for r in rss)} |")
     return 0
 

@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (0 = as fast as possible)")
     p.add_argument("--replay-loop", action="store_true", help="restart the replay at the end")
     p.add_argument("--replay-wait", action="store_true", help="start the replay at the first subscription")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve wss:// and https:// with this certificate chain")
+    p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (default: in the same file)")
+    p.add_argument("--tls-dir", metavar="DIR", help="make (once) a local CA + server certificate for "
+                   "127.0.0.1/localhost in DIR and serve TLS with it; clients trust DIR/ca.pem")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -81,11 +85,17 @@ def config_from_args(a: argparse.Namespace) -> SimConfig:
     faults = _kv(a.fault)
     FaultSpec.from_dict(faults)  # validate early with a clear message
     id_base = clock_id_base() if a.id_base == "clock" else int(a.id_base)
+    cert, key = a.tls_cert, a.tls_key
+    if a.tls_dir:
+        from .tls import ensure_certificates
+        files = ensure_certificates(a.tls_dir)
+        cert, key = str(files.cert), str(files.key)
     return SimConfig(host=a.host, port=a.port, symbols=symbols, seed=a.seed, id_base=id_base, step_ms=a.step_ms,
                      history_s=a.history_s, ping_interval_s=a.ping_interval, pong_timeout_s=a.pong_timeout,
                      max_lifetime_s=a.max_lifetime, max_incoming_per_s=a.max_incoming,
                      weight_limit_1m=a.weight_limit, replay_file=a.replay, replay_speed=a.speed,
-                     replay_loop=a.replay_loop, replay_wait_for_client=a.replay_wait, faults=faults)
+                     replay_loop=a.replay_loop, replay_wait_for_client=a.replay_wait, faults=faults,
+                     tls_cert=cert, tls_key=key)
 
 
 async def _serve(cfg: SimConfig, a: argparse.Namespace) -> None:

@@ -131,6 +131,9 @@ class SimConfig:
     replay_loop: bool = False
     replay_wait_for_client: bool = False  # start playing at the first subscription
     faults: dict = field(default_factory=dict)  # armed for every new connection
+    # TLS (wss:// + https:// on the same port, like the real exchange); see binance_sim/tls.py
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def __post_init__(self) -> None:
         if 100 % self.step_ms:

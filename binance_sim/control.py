@@ -14,7 +14,9 @@ import orjson
 from .streams import parse_stream
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
-_ID_STR = re.compile(r"^[A-Za-z0-9]{1,36}$")
+# docs: "alphanumeric, at most 36"; the official Python SDK sends str(uuid4()) (hyphens) and the exchange
+# accepts it, so hyphens are allowed too (spec §1.6)
+_ID_STR = re.compile(r"^[A-Za-z0-9-]{1,36}$")
 _MISSING = object()
 
 

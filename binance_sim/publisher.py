@@ -114,19 +114,23 @@ class Publisher:
             self.publish(name, lambda mult: payload)
 
     def on_depth(self, m: SymbolMarket, speed: int, first: int, last: int, bids: dict, asks: dict, now: int) -> None:
-        name = m.lower + ("@depth@100ms" if speed == 100 else "@depth")
-        if name in self.subs:
-            f = self.fmt(m)
-            self.publish(name, lambda mult: S.diff_depth(m.symbol, f, first, last, bids, asks, now, mult))
+        names = (m.lower + "@depth@100ms",) if speed == 100 else (m.lower + "@depth", m.lower + "@depth@1000ms")
+        for name in names:
+            if name in self.subs:
+                f = self.fmt(m)
+                self.publish(name, lambda mult: S.diff_depth(m.symbol, f, first, last, bids, asks, now, mult))
 
     def on_partial_depth(self, m: SymbolMarket, speed: int, now: int) -> None:
-        suffix = "@100ms" if speed == 100 else ""
+        suffixes = ("@100ms",) if speed == 100 else ("", "@1000ms")
         for n in (5, 10, 20):
-            name = f"{m.lower}@depth{n}{suffix}"
-            if name in self.subs:
-                u, bids, asks = m.depth(n)
-                payload = orjson.dumps(S.partial_depth(self.fmt(m), u, bids, asks))
-                self.publish(name, lambda mult, p=payload: p)
+            payload = None
+            for suffix in suffixes:
+                name = f"{m.lower}@depth{n}{suffix}"
+                if name in self.subs:
+                    if payload is None:
+                        u, bids, asks = m.depth(n)
+                        payload = orjson.dumps(S.partial_depth(self.fmt(m), u, bids, asks))
+                    self.publish(name, lambda mult, p=payload: p)
 
     def on_kline(self, m: SymbolMarket, interval: str, tz: int, t: int, T: int, agg: list,
                  closed: bool, now: int) -> None:

@@ -81,7 +81,12 @@ class SimulatorServer:
         self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port, reuse_address=True, backlog=1024)
+        ssl_ctx = None
+        if self.cfg.tls_cert:
+            from .tls import server_context
+            ssl_ctx = server_context(self.cfg.tls_cert, self.cfg.tls_key or self.cfg.tls_cert)
+        site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port, reuse_address=True, backlog=1024,
+                           ssl_context=ssl_ctx)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if self.cfg.replay_file:
@@ -121,11 +126,11 @@ class SimulatorServer:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.cfg.host}:{self.port}"
+        return f"{'wss' if self.cfg.tls_cert else 'ws'}://{self.cfg.host}:{self.port}"
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.cfg.host}:{self.port}"
+        return f"{'https' if self.cfg.tls_cert else 'http'}://{self.cfg.host}:{self.port}"
 
     def next_conn_id(self) -> int:
         self._conn_seq += 1

@@ -60,7 +60,9 @@ def parse_stream(name: str) -> StreamName | None:
         base, _, spd = kind.partition("@")
         speed = 100 if spd == "100ms" else 1000
         levels = base[5:]
-        canon = f"{sym}@{base}" + ("@100ms" if speed == 100 else "")
+        # "@1000ms" is its own publish key: the combined wrapper must echo the subscribed name (the official
+        # SDK builds "@depth@1000ms" and routes frames by the "stream" field)
+        canon = f"{sym}@{base}" + (f"@{spd}" if spd else "")
         return StreamName(name, up, "depthN" if levels else "depth", levels, 0, speed, canon)
     if kind in ("trade", "aggTrade", "bookTicker", "miniTicker", "ticker"):
         return StreamName(name, up, kind, key=name)

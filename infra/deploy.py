@@ -113,7 +113,8 @@ def deploy(layout: Layout, timeout: float) -> None:
   MinIO S3 API      http://{h}:{settings.minio.port}            bucket: {settings.minio.bucket}
   Kafka bootstrap   {settings.kafka_bootstrap}
   PostgreSQL        {h}:{settings.postgres.port}   databases: {settings.postgres.dagster_db}, {settings.postgres.serving_db}
-  Simulator         http://{h}:{settings.simulator.port}/api/v3/ping
+  Simulator         https://{h}:{settings.simulator.port}/api/v3/ping   wss://{h}:{settings.simulator.port}/ws
+                    (TLS; trust it with SSL_CERT_FILE={layout.etc / "tls" / "ca.pem"})
   Logs              {layout.logs}/
 
   Next: ./monitor.sh (status)   ./stop.sh (stop)   ./cleanup.sh (delete data)   ./test.sh (tests)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def tcp_open(host: str, port: int, timeout: float = 1.0) -> str | None:
@@ -16,10 +18,12 @@ def tcp_open(host: str, port: int, timeout: float = 1.0) -> str | None:
         return f"port {port} closed ({exc.strerror or exc})"
 
 
-def http_ok(url: str, timeout: float = 2.0, body: bytes | None = None) -> str | None:
+def http_ok(url: str, timeout: float = 2.0, body: bytes | None = None, ca_file: Path | None = None) -> str | None:
+    """None when ``url`` answers 2xx; ``ca_file``: the only CA trusted for https (the simulator's local CA)."""
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        ctx = ssl.create_default_context(cafile=str(ca_file)) if ca_file and url.startswith("https") else None
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
             return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code} from {url}"

@@ -137,15 +137,29 @@ def streaming_rows(settings: StackSettings) -> list[tuple]:
             st = json.loads(r.read())
     except Exception as exc:
         return [("streaming", "status", BAD, str(exc)[:120])]
+    return streaming_status_rows(st)
+
+
+def streaming_status_rows(st: dict) -> list[tuple]:
+    """Rows for the streaming service's /status: source, throughput, health thresholds, skipped symbols."""
     src = st.get("source", "?")
     flag = WARN if st.get("simulated") else OK
     dlq = sum((st.get("dlq") or {}).values())
-    return [
+    rows = [
         ("streaming", "source", flag, f"{src}{'  (SIMULATED data)' if st.get('simulated') else ''}  {st.get('source_reason', '')}"[:110]),
         ("streaming", "throughput", OK if st.get("kafka_ok") else BAD,
          f"delivered {st.get('delivered', 0)}  failed {st.get('delivery_failed', 0)}  buffer {st.get('buffer_depth', 0)}  "
-         f"dlq {dlq}  reconnects {st.get('reconnects', 0)}  backfill req {st.get('backfill_requests', 0)}"),
+         f"dlq {dlq}  reconnects {st.get('reconnects', 0)}  backfill req {st.get('backfill_requests', 0)}  "
+         f"awaiting redelivery {st.get('undelivered_pending', 0)}"),
     ]
+    problems = st.get("health_problems") or []
+    rows.append(("streaming", "health", WARN if problems else OK,
+                 "; ".join(problems)[:200] if problems else "within the health: thresholds of config/streaming.yaml"))
+    for sym, reason in (st.get("symbols_unavailable") or {}).items():
+        rows.append(("streaming", f"symbol {sym}", WARN, f"skipped: {reason}"[:120]))
+    if st.get("state") == "running" and not st.get("symbols_checked", True):
+        rows.append(("streaming", "symbols", WARN, "exchangeInfo was not readable at start: symbols not checked"))
+    return rows
 
 
 def serving_rows(settings: StackSettings, creds) -> list[tuple]:

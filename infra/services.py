@@ -87,6 +87,11 @@ def serving_env(settings: StackSettings, creds: Credentials, role: str) -> dict[
             "SERVING_PG_DB": settings.postgres.serving_db, pw[0]: pw[1]}
 
 
+def sim_tls_dir(layout: Layout) -> Path:
+    """The simulator's CA and server certificate (clients trust ``ca.pem`` in it)."""
+    return layout.etc / "tls"
+
+
 def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> list[ServiceSpec]:
     host = settings.bind_host
     py = str(layout.root / ".venv" / "bin")
@@ -183,12 +188,21 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
     specs = [kafka, minio, postgres, webserver, daemon]
 
     # ---- Exchange simulator (when present) --------------------------------------------------
+    # TLS like the real exchange (wss:// + https://): a local CA + server certificate made once under var/etc/tls
+    # (binance_sim/tls.py); clients trust var/etc/tls/ca.pem (SSL_CERT_FILE / SIMULATOR_CA_FILE)
+    tls = sim_tls_dir(layout)
+    sim_rest = f"https://{host}:{settings.simulator.port}"
     if (layout.root / "binance_sim" / "__main__.py").exists():
+        def prepare_sim() -> None:
+            from binance_sim.tls import ensure_certificates
+            ensure_certificates(tls)
+
         specs.append(ServiceSpec(
-            name="simulator", port=settings.simulator.port, priority=20,
+            name="simulator", port=settings.simulator.port, priority=20, prepare=prepare_sim,
             argv=[f"{py}/python", "-m", "binance_sim", "--host", host, "--port", str(settings.simulator.port),
-                  "--symbols", ",".join(simulated_symbols()), "--id-base", "clock"],
-            health=lambda: health.http_ok(f"http://{host}:{settings.simulator.port}/api/v3/ping"),
+                  "--symbols", ",".join(simulated_symbols()), "--id-base", "clock",
+                  "--tls-cert", str(tls / "server.pem"), "--tls-key", str(tls / "server-key.pem")],
+            health=lambda: health.http_ok(f"{sim_rest}/api/v3/ping", ca_file=tls / "ca.pem"),
         ))
     # ---- Streaming ingest (exchange -> Kafka) -------------------------------------------------
     # source "auto": Binance when reachable, else the simulator above (said in its log and /status)
@@ -200,11 +214,13 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
               "--symbols", str(layout.root / "config" / "symbols.yaml")],
         env={"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap, "STREAMING_METRICS_HOST": host,
              "STREAMING_METRICS_PORT": str(settings.streaming.metrics_port),
-             "SIMULATOR_WS_URL": f"ws://{host}:{settings.simulator.port}",
-             "SIMULATOR_REST_URL": f"http://{host}:{settings.simulator.port}",
+             "SIMULATOR_WS_URL": f"wss://{host}:{settings.simulator.port}", "SIMULATOR_REST_URL": sim_rest,
+             "SIMULATOR_CA_FILE": str(tls / "ca.pem"),
+             "STREAMING_POSITIONS_FILE": str(layout.data("streaming") / "positions.json"),
              # a changed symbols.yaml changes this program's config, so ./deploy.sh restarts the consumer
              "SYMBOLS_CONFIG_SHA256": hashlib.sha256(symbols_file.read_bytes()).hexdigest()[:16]},
-        health=lambda: health.http_ok(f"{metrics}/healthz"),
+        # process liveness; /healthz (data health: DLQ rate, delivery failures, holes) is monitor.sh's health row
+        health=lambda: health.http_ok(f"{metrics}/livez"),
         stopwaitsecs=45,  # SIGTERM flushes everything to Kafka (up to 30 s when the broker is slow)
     ))
     # ---- Live latest_ticker consumer (Kafka -> serving database) -------------------------------

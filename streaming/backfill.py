@@ -76,8 +76,9 @@ class WeightLimiter:
 
 
 class Backfiller:
-    def __init__(self, rest_url: str, settings: BackfillSettings) -> None:
+    def __init__(self, rest_url: str, settings: BackfillSettings, ssl: Any = True) -> None:
         self.rest_url = rest_url.rstrip("/")
+        self.ssl = ssl  # https:// verification (True = system CAs, or a context with the simulator's CA)
         self.s = settings
         self.limiter = WeightLimiter(settings.weight_limit, settings.weight_budget)
         self.session: aiohttp.ClientSession | None = None
@@ -87,7 +88,8 @@ class Backfiller:
         self._sem = asyncio.Semaphore(2)
 
     async def start(self) -> None:
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.s.request_timeout_s))
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.s.request_timeout_s),
+                                             connector=aiohttp.TCPConnector(ssl=self.ssl))
         try:  # live limit from exchangeInfo when the exchange says so
             info = await self.get("/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, 20, attempts=1)
             for rl in info.get("rateLimits", []):

@@ -21,6 +21,7 @@ class _Strict(BaseModel):
 class Endpoint(_Strict):
     ws_url: str | None = None
     rest_url: str | None = None
+    ca_file: str | None = None  # PEM CA bundle trusted for wss:// and https:// (e.g. the simulator's local CA)
 
 
 class ConnectionSettings(_Strict):
@@ -56,11 +57,25 @@ class KafkaSettings(_Strict):
     poll_every: int = Field(default=1000, ge=1)
     resume_scan: int = Field(default=20_000, ge=0)
     latency_sample: int = Field(default=16, ge=1)  # every Nth record measures event -> ack latency
+    message_timeout_s: float = Field(default=300, gt=0)  # librdkafka retries this long, then the record is a gap
+    mark_interval_s: float = Field(default=1.0, gt=0)    # how often a stream's confirmed position is sampled
+    redeliver_interval_s: float = Field(default=5.0, gt=0)  # how often undelivered ids are refilled
+    redeliver_max_attempts: int = Field(default=20, ge=1)   # REST failures before a hole is declared unfillable
+    positions_file: str = "var/streaming/positions.json"    # STREAMING_POSITIONS_FILE; relative to the repo root
     extra: dict[str, Any] = {}
 
 
 class ValidationSettings(_Strict):
     max_future_ms: int = Field(default=300_000, ge=0)
+
+
+class HealthSettings(_Strict):
+    """Thresholds above which /healthz is 503 (streaming/health.py); counted over the last ``window_s``."""
+    window_s: float = Field(default=300, gt=0)
+    max_dlq_per_min: float = Field(default=10, ge=0)
+    max_delivery_failures: int = Field(default=0, ge=0)
+    max_unfilled: int = Field(default=0, ge=0)
+    max_undelivered_pending: int = Field(default=0, ge=0)
 
 
 class MetricsSettings(_Strict):
@@ -91,6 +106,7 @@ class StreamingSettings(_Strict):
     kafka: KafkaSettings = KafkaSettings()
     validation: ValidationSettings = ValidationSettings()
     metrics: MetricsSettings = MetricsSettings()
+    health: HealthSettings = HealthSettings()
     archive: ArchiveSettings = ArchiveSettings()
 
 
@@ -99,10 +115,11 @@ ENV_OVERRIDES: dict[str, str] = {
     "STREAM_SOURCE": "source",
     "BINANCE_WS_URL": "binance.ws_url", "BINANCE_REST_URL": "binance.rest_url",
     "SIMULATOR_WS_URL": "simulator.ws_url", "SIMULATOR_REST_URL": "simulator.rest_url",
+    "SIMULATOR_CA_FILE": "simulator.ca_file",
     "REPLAY_WS_URL": "replay.ws_url", "REPLAY_REST_URL": "replay.rest_url",
     "KAFKA_BOOTSTRAP_SERVERS": "kafka.bootstrap_servers",
     "STREAMING_METRICS_HOST": "metrics.host", "STREAMING_METRICS_PORT": "metrics.port",
-    "STREAM_ARCHIVE": "archive.enabled",
+    "STREAM_ARCHIVE": "archive.enabled", "STREAMING_POSITIONS_FILE": "kafka.positions_file",
     "S3_ENDPOINT": "archive.s3_endpoint", "MINIO_ROOT_USER": "archive.access_key",
     "MINIO_ROOT_PASSWORD": "archive.secret_key", "MINIO_BUCKET": "archive.bucket",
 }

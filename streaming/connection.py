@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
 import aiohttp
@@ -139,8 +139,9 @@ class ShardConnection:
 
     def __init__(self, shard: int, streams: list[str], ws_base: str, cfg: ConnectionSettings,
                  pipeline: "Pipeline", sink: "KafkaSink", attempts: AttemptWindow,
-                 on_reconnect: Callable[[int, str], None]) -> None:
+                 on_reconnect: Callable[[int, str], None], ssl: Any = True) -> None:
         self.shard, self.streams, self.ws_base, self.cfg = shard, streams, ws_base, cfg
+        self.ssl = ssl  # wss:// verification (True = system CAs, or a context with the simulator's CA)
         self.pipeline, self.sink, self.attempts, self.on_reconnect = pipeline, sink, attempts, on_reconnect
         self.backoff = Backoff(cfg.backoff_base_s, cfg.backoff_max_s)
         self.legs_opened = 0
@@ -158,7 +159,7 @@ class ShardConnection:
             session = aiohttp.ClientSession()
             try:
                 ws = await asyncio.wait_for(session.ws_connect(
-                    url, heartbeat=self.cfg.ping_interval_s, autoping=True, autoclose=True, compress=0,
+                    url, heartbeat=self.cfg.ping_interval_s, autoping=True, autoclose=True, compress=0, ssl=self.ssl,
                     max_msg_size=max(16 * 1024 * 1024, 4 * self.cfg.max_frame_bytes), decode_text=False,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2)), 10)
             except (OSError, asyncio.TimeoutError, aiohttp.ClientError, ValueError) as e:

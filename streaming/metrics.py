@@ -4,7 +4,10 @@ Why a custom collector instead of labelled prometheus Counters on the hot path: 
 costs a lock and a dict lookup per message. The pipeline keeps plain ints per stream; the collector
 reads them at scrape time. Same for the latency histograms (:class:`FastHistogram`).
 
-Endpoints: ``/metrics`` (Prometheus text), ``/healthz`` (200 while the service loop runs; JSON body),
+Endpoints: ``/metrics`` (Prometheus text), ``/healthz`` (200 while running and within the ``health:``
+thresholds of config/streaming.yaml, else 503 with the problems named; streaming/health.py), ``/livez``
+(200 while the service loop runs: what deploy and the process table check — a data problem must not make
+deploy think the process failed to start),
 ``/status`` (JSON: source in use and why, connections, buffer, per-stream counters) for monitor.sh.
 """
 from __future__ import annotations
@@ -125,6 +128,24 @@ class ServiceCollector:
                                 value=sum(c.open_legs for c in s.shards))
         yield CounterMetricFamily("streaming_archive_batches", "Raw archive batches written",
                                   value=s.archive.written if s.archive else 0)
+        und = GaugeMetricFamily("streaming_undelivered_pending", "Ids whose Kafka delivery failed, awaiting "
+                                "redelivery", labels=["symbol", "stream"])
+        red = CounterMetricFamily("streaming_redelivered", "Undelivered records produced again (from REST)",
+                                  labels=["symbol", "stream"])
+        for st in (p.streams.values() if p else ()):
+            if st.id_field is not None:
+                und.add_metric([st.symbol, st.stream], len(st.ledger))
+                red.add_metric([st.symbol, st.stream], st.redelivered)
+        yield from (und, red)
+        sym = GaugeMetricFamily("streaming_symbol_unavailable", "1 for a configured symbol the exchange does not "
+                                "list as TRADING (skipped)", labels=["symbol", "reason"])
+        for name, reason in s.symbols_unavailable.items():
+            sym.add_metric([name, reason], 1)
+        yield sym
+        yield CounterMetricFamily("streaming_resume_from_file", "Streams resumed from the positions file (Kafka "
+                                  "could not tell their position)", value=s.resumed["file"])
+        yield GaugeMetricFamily("streaming_healthy", "1 when /healthz is 200 (state and health: thresholds)",
+                                value=0 if s.health_problems() else 1)
 
 
 async def start_http(service: "Service", host: str, port: int,
@@ -137,9 +158,15 @@ async def start_http(service: "Service", host: str, port: int,
 
     async def healthz(_: web.Request) -> web.Response:
         st = status()
-        return web.Response(body=orjson.dumps({k: st[k] for k in ("state", "source", "simulated", "connections_open",
-                                                                   "buffer_depth", "kafka_ok")}),
-                            status=200 if st["state"] in ("running", "starting") else 503,
+        return web.Response(body=orjson.dumps({k: st[k] for k in ("state", "healthy", "health_problems", "source",
+                                                                   "simulated", "connections_open", "buffer_depth",
+                                                                   "kafka_ok", "symbols_unavailable")}),
+                            status=200 if st["healthy"] else 503, content_type="application/json")
+
+    async def livez(_: web.Request) -> web.Response:
+        st = status()
+        ok = st["state"] in ("running", "starting")
+        return web.Response(body=orjson.dumps({"state": st["state"]}), status=200 if ok else 503,
                             content_type="application/json")
 
     async def status_h(_: web.Request) -> web.Response:
@@ -148,6 +175,7 @@ async def start_http(service: "Service", host: str, port: int,
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/status", status_h)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

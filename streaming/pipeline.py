@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
 import orjson
 
 from shared.envelope import DLQ_TOPIC, EnvelopePrefix, Source, build_dlq, event_type_for
 from shared.symbols import ActiveSymbol
-from streaming.sequencing import GAP, PUBLISH, Sequencer, sequencer_for
+from streaming.ledger import IdRanges
+from streaming.sequencing import GAP, PUBLISH, IdSequencer, Sequencer, sequencer_for
 from streaming.validation import (INVALID_JSON, NOT_AN_OBJECT, OVERSIZED, UNKNOWN_STREAM, Invalid,
                                   make_checker, run_check)
 
@@ -35,7 +37,8 @@ class StreamState:
     """Everything the hot path needs for one stream, built once at start."""
 
     __slots__ = ("stream", "symbol", "stype", "prefix", "head", "rest_prefix", "topic", "key", "check", "seq", "n_in",
-                 "n_out_live", "n_out_backfill", "backfill_task")
+                 "n_out_live", "n_out_backfill", "backfill_task", "id_field", "ledger", "ledger_since_ms",
+                 "delivered_mark", "want_mark", "undeliverable", "redelivered")
 
     def __init__(self, stream: str, symbol: str, stype: str, source: Source, max_future_ms: int) -> None:
         self.stream, self.symbol, self.stype = stream, symbol, stype
@@ -48,6 +51,27 @@ class StreamState:
         self.seq: Sequencer = sequencer_for(stype)
         self.n_in = self.n_out_live = self.n_out_backfill = 0
         self.backfill_task: asyncio.Task | None = None
+        # delivery bookkeeping (streaming/ledger.py): ids Kafka failed, the last id it confirmed
+        self.id_field = {"trade": "t", "aggTrade": "a"}.get(stype, "k" if stype.startswith("kline_") else None)
+        self.ledger = IdRanges()
+        self.ledger_since_ms: int | None = None  # create time of the oldest failed record (Kafka scan start)
+        self.delivered_mark: Any = None
+        self.want_mark = False
+        self.undeliverable = 0  # failed records of streams REST cannot refill (tickers, depth): counted, lost
+        self.redelivered = 0
+
+    def ledger_id(self, value: bytes) -> int | None:
+        """The id a failed envelope stands for in the ledger (None: nothing to refill)."""
+        d = orjson.loads(value)["payload"]
+        if self.id_field == "k":
+            return d["k"]["t"] if d["k"].get("x") else None  # an open bar is superseded by the next update
+        return d[self.id_field]
+
+    def on_mark(self, key: Any) -> None:
+        if self.id_field == "k":
+            self.delivered_mark = list(key)
+        elif self.delivered_mark is None or key > self.delivered_mark:
+            self.delivered_mark = key
 
 
 class Pipeline:
@@ -112,7 +136,11 @@ class Pipeline:
             self.archive.add(now, stream, payload)
         code = st.seq.on_live(key, value)
         if code == PUBLISH:
-            self.sink.produce(st.topic, st.key, value, ev)
+            if st.want_mark:  # about once a second per stream: learn the last id Kafka confirmed
+                st.want_mark = False
+                self.sink.produce_marked(st.topic, st.key, value, partial(st.on_mark, key))
+            else:
+                self.sink.produce(st.topic, st.key, value, ev)
             st.n_out_live += 1
         elif code == GAP:
             self._gap(st)
@@ -139,6 +167,50 @@ class Pipeline:
                               build_dlq(reason, detail, raw, self.source, now, stream, symbol))
         except Exception:  # noqa: BLE001 - the DLQ must never take the service down
             log.exception("could not write to the DLQ")
+
+    def on_undelivered(self, topic: str, key: bytes | None, value: bytes | None, created_ms: int) -> None:
+        """Delivery report with an error (KafkaSink.on_undelivered): the id goes to the stream's ledger."""
+        st = self.streams.get(key.decode()) if key else None
+        if st is None or value is None:  # DLQ records and foreign keys: counted by the sink only
+            return
+        if st.id_field is None or not st.seq.backfillable:
+            st.undeliverable += 1
+            return
+        try:
+            i = st.ledger_id(value)
+        except Exception:  # noqa: BLE001 - our own envelope; cannot happen, but never raise here
+            log.exception("undelivered record without an id", extra={"stream": st.stream})
+            return
+        if i is None:
+            return
+        if not st.ledger:
+            log.error("records of this stream could not be delivered to Kafka; they will be refilled",
+                      extra={"stream": st.stream, "first_id": i})
+        st.ledger.add(i)
+        if created_ms > 0 and (st.ledger_since_ms is None or created_ms < st.ledger_since_ms):
+            st.ledger_since_ms = created_ms
+
+    def request_marks(self) -> None:
+        for st in self.streams.values():
+            if st.id_field is not None:
+                st.want_mark = True
+
+    def positions(self, final: bool = False) -> dict[str, dict[str, Any]]:
+        """For the positions file. ``final``: after a complete flush every published record was reported, so
+        the sequencer's last id is confirmed (or its failure is in the ledger)."""
+        out = {}
+        for name, st in self.streams.items():
+            if st.id_field is None:
+                continue
+            mark = st.delivered_mark
+            if final and not st.seq.filling:
+                last = getattr(st.seq, "last", None)
+                mark = last if st.id_field != "k" else (
+                    [st.seq.last_t, st.seq.last_e, st.seq.closed] if st.seq.last_t is not None else mark)
+            if mark is None and not st.ledger:
+                continue
+            out[name] = {"delivered": mark, "undelivered": st.ledger.ranges(), "since_ms": st.ledger_since_ms}
+        return out
 
     # ------------------------------------------------------------------------------------ gaps
     def _gap(self, st: StreamState) -> None:
@@ -196,7 +268,8 @@ class Pipeline:
                 self._publish(st, st.seq.abandon())
 
     async def drain(self) -> None:
-        """Shutdown: stop backfills, publish what is held (better a counted hole than lost data)."""
+        """Shutdown: stop backfills, publish what is held; the unfilled hole of a trade/aggTrade stream goes to
+        its ledger, so the positions file carries it and the next start refills it."""
         for st in self.streams.values():
             if st.backfill_task is not None and not st.backfill_task.done():
                 st.backfill_task.cancel()
@@ -204,11 +277,20 @@ class Pipeline:
                     await st.backfill_task
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001
                     pass
-            if st.seq.filling:
+            if st.seq.filling and isinstance(st.seq, IdSequencer):
+                before = len(st.ledger)
+                self._publish(st, st.seq.abandon(holes=st.ledger))
+                if len(st.ledger) > before:
+                    st.ledger_since_ms = st.ledger_since_ms or int(time.time() * 1000)
+                    log.warning("stopping during a backfill: the hole is kept for the next start",
+                                extra={"stream": st.stream, "ids": len(st.ledger) - before})
+            elif st.seq.filling:
                 self._publish(st, st.seq.abandon())
 
     def stats(self) -> dict[str, Any]:
         return {name: {"in": s.n_in, "out_live": s.n_out_live, "out_backfill": s.n_out_backfill,
                        "duplicates": s.seq.duplicates, "gaps_found": s.seq.gaps_found,
                        "gaps_filled": s.seq.gaps_filled, "missing_unfilled": s.seq.missing_unfilled,
-                       "held": len(s.seq.pending)} for name, s in self.streams.items()}
+                       "held": len(s.seq.pending), "undelivered_pending": len(s.ledger),
+                       "redelivered": s.redelivered, "undeliverable": s.undeliverable}
+                for name, s in self.streams.items()}

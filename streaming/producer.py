@@ -2,7 +2,7 @@
 
 Why this shape:
 * librdkafka's own queue is the bounded memory buffer (``queue.buffering.max.messages/kbytes``).
-  ``message.timeout.ms=0`` means a message is never given up while the broker is down; when the queue
+  librdkafka retries a message for ``message_timeout_s`` while the broker is down; when the queue
   is full ``produce`` raises BufferError, the record goes to a small ordered overflow list and
   ``blocked`` turns True: readers await :meth:`wait_writable` (backpressure reaches the socket; what
   the exchange sends meanwhile is recovered by the gap backfill after the reconnect).
@@ -11,6 +11,9 @@ Why this shape:
   per-message closure, no latency lookup); only every ``latency_sample``-th record carries its own
   callback, which measures produce → ack (``msg.latency()``) and exchange event time → ack. Failures
   always reach a callback, so ``delivered``/``failed`` stay exact.
+* A failed delivery (broker down longer than ``message_timeout_s``, or a permanent error) is never silent:
+  ``on_undelivered`` hands the record back to the pipeline, which puts its id in the stream's ledger
+  (``streaming/ledger.py``) for :mod:`streaming.redelivery` to refill once Kafka delivers again.
 * Latency at moderate rates: Nagle is off (small produce requests are not held back waiting for the
   broker's delayed ACK), and delivery reports are served every ``POLL_INTERVAL_S`` even between frames.
 """
@@ -20,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from confluent_kafka import KafkaError, Producer
 
@@ -42,7 +45,7 @@ def producer_config(s: KafkaSettings) -> dict[str, Any]:
         "batch.num.messages": 10_000,
         "queue.buffering.max.messages": s.buffer_max_messages,
         "queue.buffering.max.kbytes": s.buffer_max_kbytes,
-        "message.timeout.ms": 0,            # never expire: the broker may be down for a while
+        "message.timeout.ms": int(s.message_timeout_s * 1000),  # then the record is reported failed -> ledger
         "message.max.bytes": 8 * 1024 * 1024,
         "socket.keepalive.enable": True,
         "socket.nagle.disable": True,       # latency: do not hold small produce requests back (delayed ACK)
@@ -72,6 +75,9 @@ class KafkaSink:
         self._sample_mask = (1 << max(0, latency_sample - 1).bit_length()) - 1  # next power of two - 1
         self.broker_up = True
         self._last_error_log = 0.0
+        # (topic, key, value, create time ms) of a record whose delivery failed; set by the service
+        self.on_undelivered: Callable[[str, bytes | None, bytes | None, int], None] | None = None
+        self.delivered_at_failure = 0  # `delivered` when the last failure came: more since = Kafka delivers again
 
     # ----------------------------------------------------------------------------- hot path
     def produce(self, topic: str, key: bytes, value: bytes, event_ms: int | None = None) -> None:
@@ -92,6 +98,25 @@ class KafkaSink:
         if not (n + 1) % self._poll_every:
             self._poll(0)
 
+    def produce_marked(self, topic: str, key: bytes, value: bytes, on_ok: Callable[[], None]) -> None:
+        """``produce`` whose success report calls ``on_ok`` (the stream's confirmed-position mark)."""
+        if self.overflow:
+            self.overflow.append((topic, key, value, None))
+            return
+
+        def cb(err: KafkaError | None, msg: Any) -> None:
+            if err is not None:
+                return self._failed(err, msg)
+            self.delivered += 1
+            on_ok()
+        try:
+            self._produce(topic, value, key, on_delivery=cb)
+        except BufferError:
+            self.overflow.append((topic, key, value, None))
+            self.blocked = True
+            return
+        self.produced += 1
+
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is None:
             self.delivered += 1
@@ -102,10 +127,17 @@ class KafkaSink:
         self.failed += 1
         name = err.name()
         self.failed_by_reason[name] = self.failed_by_reason.get(name, 0) + 1
+        self.delivered_at_failure = self.delivered
         now = time.monotonic()
         if now - self._last_error_log > 5:
             self._last_error_log = now
-            log.error("delivery failed", extra={"topic": msg.topic(), "error": str(err), "failed_total": self.failed})
+            log.error("delivery failed; the record goes to its stream's ledger for redelivery",
+                      extra={"topic": msg.topic(), "error": str(err), "failed_total": self.failed})
+        if self.on_undelivered is not None:
+            try:
+                self.on_undelivered(msg.topic(), msg.key(), msg.value(), msg.timestamp()[1])
+            except Exception:  # noqa: BLE001 - a delivery callback must never raise into librdkafka
+                log.exception("could not record an undelivered record")
 
     def _sampled(self, event_ms: int):
         def cb(err: KafkaError | None, msg: Any) -> None:

@@ -68,12 +68,14 @@ class IdSequencer(Sequencer):
         self.gap = (last + 1, i - 1)
         return GAP
 
-    def on_backfill(self, records: list[tuple[int, Any]], upto: int) -> tuple[list[Any], tuple[int, int] | None]:
+    def on_backfill(self, records: list[tuple[int, Any]], upto: int,
+                    holes: Any = None) -> tuple[list[Any], tuple[int, int] | None]:
         """Merge REST ``records`` (covering ids up to ``upto``) with the held frames.
 
         Returns (items to publish in order, next gap or None). A hole at or below ``upto`` is one REST
-        could not fill: it is skipped and counted. A hole above ``upto`` (frames lost again while we were
-        filling) becomes the next gap and the rest stays held."""
+        could not fill: it is skipped and counted — or, with ``holes`` (an IdRanges ledger), recorded there to
+        be filled later. A hole above ``upto`` (frames lost again while we were filling) becomes the next gap
+        and the rest stays held."""
         merged = sorted(records + self.pending, key=lambda r: r[0])
         out: list[Any] = []
         last = self.last if self.last is not None else merged[0][0] - 1 if merged else None
@@ -83,7 +85,9 @@ class IdSequencer(Sequencer):
                 self.duplicates += 1
                 continue
             if i != last + 1:
-                if i - 1 <= upto:
+                if i - 1 <= upto and holes is not None:
+                    holes.add_range(last + 1, i - 1)
+                elif i - 1 <= upto:
                     self.missing_unfilled += i - 1 - last
                 else:
                     rest = merged[n:]
@@ -102,9 +106,10 @@ class IdSequencer(Sequencer):
         self.gap = None
         return out, None
 
-    def abandon(self) -> list[Any]:
-        """Publish what is held without waiting for REST any more (REST down, too much held, shutdown)."""
-        return self.on_backfill([], upto=1 << 62)[0]
+    def abandon(self, holes: Any = None) -> list[Any]:
+        """Publish what is held without waiting for REST any more (REST down, too much held, shutdown);
+        the hole is counted, or recorded in ``holes`` (shutdown: refilled after the restart)."""
+        return self.on_backfill([], upto=1 << 62, holes=holes)[0]
 
 
 class KlineSequencer(Sequencer):

@@ -6,7 +6,10 @@ never pass for real. Records carry the source in the envelope."""
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -23,6 +26,16 @@ class SourceChoice:
     rest_url: str
     record_source: Source
     reason: str
+    ssl: Any = True      # aiohttp's ``ssl=``: True (system CAs) or a context trusting the endpoint's ca_file
+
+
+def client_ssl(ca_file: str | None) -> Any:
+    """TLS verification for our clients: the system store, or only ``ca_file`` (the simulator's local CA)."""
+    if not ca_file:
+        return True
+    if not Path(ca_file).is_file():
+        raise ValueError(f"ca_file {ca_file!r} does not exist (the simulator's CA is made by ./deploy.sh)")
+    return ssl.create_default_context(cafile=ca_file)
 
 
 async def reachable(rest_url: str, timeout: float) -> str | None:
@@ -41,7 +54,7 @@ async def choose_source(s: StreamingSettings) -> SourceChoice:
         if not ep.ws_url or not ep.rest_url:
             raise ValueError(f"source {name!r} selected but {name}.ws_url/rest_url are not configured")
         src = {"binance": Source.BINANCE, "simulator": Source.SIMULATOR, "replay": Source.REPLAY}[name]
-        return SourceChoice(name, ep.ws_url, ep.rest_url, src, reason)
+        return SourceChoice(name, ep.ws_url, ep.rest_url, src, reason, client_ssl(ep.ca_file))
 
     if s.source != "auto":
         choice = pick(s.source, "configured")

@@ -42,7 +42,8 @@ class ServiceThread:
 
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SIMULATOR_WS_URL": sim.ws_url,
                "SIMULATOR_REST_URL": sim.rest_url, "STREAM_SOURCE": source, "STREAMING_METRICS_PORT": "0"}
-        base = {"connection.stall_timeout_s": 10, "kafka.flush_timeout_s": 60}
+        base = {"connection.stall_timeout_s": 10, "kafka.flush_timeout_s": 60,
+                "kafka.positions_file": str(symbols_file.parent / "positions.json")}
         settings = load_streaming_settings(env=env, overrides={**base, **(overrides or {})})
         self.svc = Service(settings, load_symbols(symbols_file, env={}), latency_sample=1)
         self.loop = asyncio.new_event_loop()
@@ -106,6 +107,17 @@ def assert_dense(ids: list[int], what: str) -> None:
     missing = sorted(set(range(ids[0], ids[-1] + 1)) - set(ids))
     assert not missing, f"{what}: {len(missing)} missing, e.g. {missing[:10]}"
     assert ids == sorted(ids), f"{what}: out of order"
+
+
+@pytest.fixture(scope="module")
+def own_stack():
+    """A broker of the module's own, for tests that stop or kill it."""
+    from infra.local_stack import LocalStack
+
+    stack = LocalStack.create()
+    stack.start("kafka")
+    yield stack
+    stack.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

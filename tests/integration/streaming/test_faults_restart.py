@@ -10,23 +10,12 @@ import time
 import urllib.request
 
 import orjson
-import pytest
 
 from infra.layout import Layout
 from tests.integration.streaming.conftest import (ServiceThread, assert_dense, read_topic, start_sim, stream_records,
                                                   symbols_yaml)
 
 ROOT = Layout().root
-
-
-@pytest.fixture(scope="module")
-def own_stack():
-    from infra.local_stack import LocalStack
-
-    stack = LocalStack.create()
-    stack.start("kafka")
-    yield stack
-    stack.close()
 
 
 def test_broker_down_30s_then_back_nothing_lost(own_stack, tmp_path):
@@ -57,7 +46,8 @@ def test_broker_down_30s_then_back_nothing_lost(own_stack, tmp_path):
 
 def _run_cli(boot: str, sim, symbols_file, port_file) -> subprocess.Popen:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": boot, "SIMULATOR_WS_URL": sim.ws_url,
-           "SIMULATOR_REST_URL": sim.rest_url, "STREAM_SOURCE": "simulator", "ACTIVE_SYMBOLS": ""}
+           "SIMULATOR_REST_URL": sim.rest_url, "STREAM_SOURCE": "simulator", "ACTIVE_SYMBOLS": "",
+           "STREAMING_POSITIONS_FILE": str(symbols_file.parent / "positions.json")}
     return subprocess.Popen([sys.executable, "-m", "streaming", "--symbols", str(symbols_file), "--metrics-port", "0",
                              "--log-level", "INFO"], cwd=ROOT, env=env, stdout=open(port_file, "wb"),
                             stderr=subprocess.STDOUT)

@@ -40,12 +40,12 @@ def test_subscribe_list_unsubscribe():
     assert h(st, {"method": "LIST_SUBSCRIPTIONS", "id": "abc"}) == {"result": ["btcusdt@aggTrade"], "id": "abc"}
 
 
-@pytest.mark.parametrize("rid", [0, -5, 2**63 - 1, "A1b2", None])
+@pytest.mark.parametrize("rid", [0, -5, 2**63 - 1, "A1b2", None, "0f9b2a4c-3d5e-4f60-8a1b-2c3d4e5f6a7b"])
 def test_valid_ids_echoed(rid):
     assert h(State(), {"method": "LIST_SUBSCRIPTIONS", "id": rid}) == {"result": [], "id": rid}
 
 
-@pytest.mark.parametrize("rid", [2**63, 1.5, True, "has space", "x" * 37, [1]])
+@pytest.mark.parametrize("rid", [2**63, 1.5, True, "has space", "x" * 37, "0f9b2a4c-3d5e-4f60-8a1b-2c3d4e5f6a7bc", [1]])
 def test_invalid_ids(rid):
     r = h(State(), {"method": "LIST_SUBSCRIPTIONS", "id": rid})
     assert r["error"] == {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}
@@ -113,4 +113,4 @@ def test_stream_name_validation(name, ok):
 def test_uppercase_symbol_accepted_but_never_published():
     p = parse_stream("BTCUSDT@trade")
     assert p is not None and p.key != "btcusdt@trade"
-    assert parse_stream("btcusdt@depth@1000ms").key == "btcusdt@depth"
+    assert parse_stream("btcusdt@depth@1000ms").key == "btcusdt@depth@1000ms"  # its own key: frames echo the name

@@ -16,10 +16,15 @@ class ListSink:
     blocked = False
 
     def __init__(self):
-        self.records = []
+        self.records, self.marked = [], []
+        self.delivered = self.delivered_at_failure = 0
 
     def produce(self, topic, key, value, event_ms=None):
         self.records.append((topic, key, value))
+
+    def produce_marked(self, topic, key, value, on_ok):
+        self.records.append((topic, key, value))
+        self.marked.append(on_ok)
 
 
 def trade(t, p="100.5", q="0.1", E=None, s="BTCUSDT"):

@@ -25,3 +25,19 @@ def test_configured_sources_map_to_record_sources():
         assert c.record_source is src and c.reason == "configured"
     s = load_streaming_settings(env={"STREAM_SOURCE": "binance"})
     assert asyncio.run(choose_source(s)).ws_url == "wss://stream.binance.com:9443"
+
+
+def test_client_ssl_trusts_only_the_given_ca(tmp_path):
+    import ssl
+
+    import pytest
+
+    from binance_sim.tls import ensure_certificates
+    from streaming.source import client_ssl
+
+    assert client_ssl(None) is True  # system CAs
+    ctx = client_ssl(str(ensure_certificates(tmp_path).ca))
+    assert isinstance(ctx, ssl.SSLContext) and ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert [c["subject"] for c in ctx.get_ca_certs()] == [((("commonName", "crypto-data-pipeline local CA"),),)]
+    with pytest.raises(ValueError, match="does not exist"):
+        client_ssl(str(tmp_path / "nope.pem"))
