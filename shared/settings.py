@@ -49,6 +49,10 @@ class StreamingSettings(_Strict):
     metrics_port: int = Port
 
 
+class BronzeWriterSettings(_Strict):
+    health_port: int = Port
+
+
 class StackSettings(_Strict):
     bind_host: str = "127.0.0.1"
     kafka: KafkaSettings
@@ -57,6 +61,7 @@ class StackSettings(_Strict):
     dagster: DagsterSettings
     simulator: SimulatorSettings
     streaming: StreamingSettings
+    bronze_writer: BronzeWriterSettings
 
     def ports(self) -> dict[str, int]:
         return {
@@ -64,6 +69,7 @@ class StackSettings(_Strict):
             "minio": self.minio.port, "minio-console": self.minio.console_port,
             "postgres": self.postgres.port, "dagster-webserver": self.dagster.port,
             "simulator": self.simulator.port, "streaming": self.streaming.metrics_port,
+            "bronze-writer": self.bronze_writer.health_port,
         }
 
     @property
@@ -90,6 +96,7 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "DAGSTER_PORT": ("dagster", "port"),
     "SIMULATOR_PORT": ("simulator", "port"),
     "STREAMING_METRICS_PORT": ("streaming", "metrics_port"),
+    "BRONZE_WRITER_PORT": ("bronze_writer", "health_port"),
 }
 
 
