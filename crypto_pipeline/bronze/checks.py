@@ -4,6 +4,7 @@ step, and by the bronze-writer service every few minutes, which reports them to 
 evaluations; both use :func:`evaluate`, which returns plain results either side turns into its events."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
@@ -53,6 +54,15 @@ def specs() -> list[tuple[str, str, str]]:
     return out
 
 
+def _age_of_newest_trade(trades: DataFrame) -> int | None:
+    """Now minus the newest trade time of today's and yesterday's partitions (UTC): the freshness when no
+    commit since the last evaluation carried trades (nothing arrived, or the commits are still to be reported)."""
+    now_ms = int(time.time() * 1000)
+    days = [time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000 - d * 86_400)) for d in (0, 1)]
+    newest = trades.where(F.col("dt").isin(days)).agg(F.max("trade_time_ms")).first()[0]
+    return None if newest is None else now_ms - int(newest)
+
+
 def in_partitions(df: DataFrame, partition_cols: tuple[str, ...], parts: set[tuple]) -> DataFrame:
     """Rows of ``df`` in the given partitions (a filter on the partition columns, so Spark prunes the rest)."""
     conds = [reduce(lambda a, b: a & b, [F.col(c) == v for c, v in zip(partition_cols, p)]) for p in sorted(parts)]
@@ -82,7 +92,7 @@ def evaluate(spark: SparkSession, bucket: str, written: dict[str, Written]) -> l
             out.append(Outcome(table.asset_name, "trade_id_continuity", not gaps, "WARN",
                                {"gap_count": len(gaps), "missing_trade_ids": sum(g["missing"] for g in gaps),
                                 "gaps": format_ranges(gaps)}))
-            lag = w.freshness_lag_ms
+            lag = w.freshness_lag_ms if w.freshness_lag_ms is not None else _age_of_newest_trade(stored)
             out.append(Outcome(table.asset_name, "freshness", lag is not None and lag <= FRESHNESS_MAX_LAG_MS, "WARN",
                                {"lag_ms": lag if lag is not None else -1}))
     return out
