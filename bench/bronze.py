@@ -25,8 +25,8 @@ def main() -> None:
     ap.add_argument("--sensor-interval", type=int, default=60)
     a = ap.parse_args()
 
-    from crypto_pipeline.assets.bronze import parse
-    from crypto_pipeline.assets.bronze.job import prepare_session, run_bronze
+    from crypto_pipeline.bronze import parse
+    from crypto_pipeline.bronze.job import prepare_session, run_bronze
     from crypto_pipeline.lakehouse.kafka_batch import read_with_spark
     from crypto_pipeline.lakehouse import offsets as off
     from crypto_pipeline.lakehouse.tables import TRADES

@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--per-cycle", type=int, default=200, help="new trades per symbol per cycle")
     a = ap.parse_args()
 
-    from crypto_pipeline.assets.bronze import job
+    from crypto_pipeline.bronze import job
     from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader
     from crypto_pipeline.lakehouse.tables import TRADES
     from crypto_pipeline.resources.kafka import KafkaResource

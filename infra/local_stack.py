@@ -53,7 +53,9 @@ class LocalStack:
     def log(self, name: str) -> Path:
         return self.layout.logs / f"{name}.log"
 
-    def start(self, *names: str, timeout: float = 120) -> None:
+    def start(self, *names: str, timeout: float = 120, env: dict[str, str] | None = None) -> None:
+        """Start ``names`` (each waits until healthy); ``env`` overrides their specs' environment (a test's
+        own bucket or topics)."""
         specs = self.specs()
         self.layout.logs.mkdir(parents=True, exist_ok=True)
         for name in names:
@@ -63,8 +65,7 @@ class LocalStack:
             if spec.prepare:
                 spec.prepare()
             logf = open(self.log(name), "ab")
-            env = {**os.environ, **spec.env}
-            self.procs[name] = subprocess.Popen(spec.argv, env=env, stdout=logf, stderr=subprocess.STDOUT,
+            self.procs[name] = subprocess.Popen(spec.argv, env={**os.environ, **spec.env, **(env or {})}, stdout=logf, stderr=subprocess.STDOUT,
                                                 cwd=spec.cwd or self.layout.root, user=spec.user if os.geteuid() == 0 else None,
                                                 start_new_session=True)
             self.wait_healthy(spec, timeout)
@@ -83,6 +84,13 @@ class LocalStack:
             time.sleep(0.3)
         tail = "\n".join(self.log(spec.name).read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"{spec.name} not healthy: {reason}\n--- {self.log(spec.name)} ---\n{tail}")
+
+    def kill(self, name: str) -> int:
+        """SIGKILL ``name``'s process group (a crash, for tests); returns the pid it had."""
+        p = self.procs.pop(name)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(30)
+        return p.pid
 
     def stop(self, name: str, timeout: float = 60) -> None:
         """Graceful stop (the service's own stop signal), then kill what is left of its process group."""

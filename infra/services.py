@@ -244,6 +244,32 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
         health=lambda: health.http_ok(f"{dash}/healthz"),
         stopwaitsecs=10,
     ))
+    # ---- Bronze writer (Kafka -> bronze Hudi tables, continuously; reports to Dagster) -------------
+    writer = f"http://{host}:{settings.bronze_writer.health_port}"
+    specs.append(ServiceSpec(
+        name="bronze-writer", port=settings.bronze_writer.health_port, priority=35,
+        argv=[f"{py}/python", "-m", "crypto_pipeline.bronze.service"],
+        env=bronze_writer_env(settings, creds, layout),
+        health=lambda: health.http_ok(f"{writer}/healthz"), startsecs=5,
+        stopwaitsecs=90,  # SIGTERM lets the current cycles commit (killing it is exactly-once too, just slower)
+    ))
     return sorted(specs, key=lambda s: s.priority)
+
+
+# Settings of the bronze-writer passed through from the environment of ./deploy.sh (a changed value
+# changes the program's config, so deploy restarts the writer with it)
+BRONZE_WRITER_TUNING = ("BRONZE_TOPIC_PATTERN", "BRONZE_WRITER_DRIVER_MEMORY", "BRONZE_FAST_INTERVAL_S",
+                        "BRONZE_FULL_EVERY_S", "BRONZE_CLUSTER_EVERY_S", "BRONZE_CHECK_EVERY_S",
+                        "BRONZE_REPORT_EVERY_S", "BRONZE_ACCEPT_DATA_LOSS")
+
+
+def bronze_writer_env(settings: StackSettings, creds: Credentials, layout: Layout) -> dict[str, str]:
+    """What the writer reads: Kafka, S3, the PostgreSQL of the writer locks, and the webserver it reports
+    to (runless events over REST: it needs no Dagster home)."""
+    env = {k: v for k, v in dagster_env(settings, creds, layout).items() if k != "DAGSTER_HOME"}
+    env.update({"DAGSTER_URL": f"http://{settings.bind_host}:{settings.dagster.port}",
+                "BRONZE_WRITER_HOST": settings.bind_host, "BRONZE_WRITER_PORT": str(settings.bronze_writer.health_port)})
+    env.update({k: os.environ[k] for k in BRONZE_WRITER_TUNING if os.environ.get(k)})
+    return env
 
 

@@ -57,6 +57,10 @@ class ServingSettings(_Strict):
     ticker_port: int = Field(9109, ge=1, le=65535)
 
 
+class BronzeWriterSettings(_Strict):
+    health_port: int = Port
+
+
 class StackSettings(_Strict):
     bind_host: str = "127.0.0.1"
     kafka: KafkaSettings
@@ -67,6 +71,7 @@ class StackSettings(_Strict):
     streaming: StreamingSettings
     serving: ServingSettings = ServingSettings()
     dashboard: DashboardSettings
+    bronze_writer: BronzeWriterSettings
 
     def ports(self) -> dict[str, int]:
         return {
@@ -76,6 +81,7 @@ class StackSettings(_Strict):
             "simulator": self.simulator.port, "streaming": self.streaming.metrics_port,
             "serving-ticker": self.serving.ticker_port,
             "dashboard": self.dashboard.port,
+            "bronze-writer": self.bronze_writer.health_port,
         }
 
     @property
@@ -104,6 +110,7 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "STREAMING_METRICS_PORT": ("streaming", "metrics_port"),
     "SERVING_TICKER_PORT": ("serving", "ticker_port"),
     "DASHBOARD_PORT": ("dashboard", "port"),
+    "BRONZE_WRITER_PORT": ("bronze_writer", "health_port"),
 }
 
 

@@ -18,7 +18,7 @@ STATE_KEYS = (CHECKPOINT_KEY, ID_RANGES_KEY, KEY_MARKS_KEY)
 RUN_ID_KEY = COMMIT_META_PREFIX + "dagster.run_id"
 MB = 1024 * 1024
 
-# Small files (README, "Small files"): bronze commits every few seconds (bronze_stream_job), so a commit
+# Small files (docs/architecture.md): bronze commits every few seconds (the bronze-writer service), so a commit
 # never rewrites an existing file (COW bin-packing would rewrite each symbol's newest file on every commit
 # and the cleaner would have to keep every superseded copy); it writes new files, and clustering merges the
 # small ones into files of up to 64 MB: inline every 60 commits, or, for the stream's fast tables, by
@@ -65,12 +65,16 @@ WRITE_TUNING: dict[str, str] = {
     "hoodie.write.markers.type": "DIRECT",
 }
 
-# Clustering run by another thread than the table's writer (crypto_pipeline/lakehouse/clustering.py; the
-# bronze stream's slow loop clusters the fast loop's tables). Two writers on one table need Hudi's optimistic
-# concurrency control: a lock around each commit's conflict check (in-process: both are in the same JVM, and
-# the bronze_writer pool keeps any other process off these tables), and failed writes rolled back lazily (by
-# heartbeat) so one writer never rolls back the other's inflight commit. The writer only adds new file
-# groups (small.file.limit 0), so it does not conflict with a clustering that replaces old ones; the rare
+# Tables clustered apart from their writes (crypto_pipeline/lakehouse/clustering.py): the bronze-writer's
+# slow loop clusters trades every 10 minutes, so a trade commit never carries a clustering rewrite; a manual
+# bronze_ingest clusters them after its write. Every writer of these tables uses ASYNC_CLUSTERING.
+SEPARATELY_CLUSTERED = ("trades",)
+
+# A clustering beside the table's writes needs Hudi's optimistic concurrency control: a lock around each
+# commit's conflict check (in-process: the writer's loops share one JVM; writes from other processes are
+# kept apart by the table's writer lock, crypto_pipeline/lakehouse/writer_lock.py), and failed writes rolled
+# back lazily (by heartbeat) so no writer rolls back a clustering in flight. Writes only add new file
+# groups (small.file.limit 0), so they do not conflict with a clustering that replaces old ones; the rare
 # update of a key in a file group under clustering fails that commit, and the next cycle retries it.
 ASYNC_CLUSTERING: dict[str, str] = {
     "hoodie.clustering.inline": "false",

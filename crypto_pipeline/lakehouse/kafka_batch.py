@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -115,3 +116,31 @@ def read_batch(spark: SparkSession, bootstrap: str, pattern: str, plan: Plan,
         return empty_batch(spark)
     df = driver.read(spark, plan, keep) if driver is not None else None
     return df if df is not None else read_with_spark(spark, bootstrap, pattern, plan)
+
+
+@contextmanager
+def watermark_reader(bootstrap: str, pattern: str, timeout: float = 10.0
+                     ) -> Iterator[Callable[[], dict[str, dict[int, tuple[int, int]]]]]:
+    """A reader of the low/high offsets of every topic matching ``pattern`` over one consumer, for callers
+    that ask every few seconds (the bronze loops): each call refreshes the metadata, so new topics appear,
+    without a new connection each time. Thread-safe (the writer's two loops share it)."""
+    import re
+    import threading
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "crypto-pipeline-inspect",
+                         "enable.auto.commit": False, "log_level": 0})
+    regex, lock = re.compile(pattern), threading.Lock()
+
+    def read() -> dict[str, dict[int, tuple[int, int]]]:
+        with lock:
+            md = consumer.list_topics(timeout=timeout)
+            return {name: {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout)
+                           for p in sorted(topic.partitions)}
+                    for name, topic in sorted(md.topics.items()) if regex.match(name)}
+
+    try:
+        yield read
+    finally:
+        consumer.close()

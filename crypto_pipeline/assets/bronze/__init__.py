@@ -1,9 +1,10 @@
-"""Bronze layer: raw Kafka records as typed Hudi tables on S3 (one per stream type).
+"""Bronze layer, Dagster side: the ``bronze_ingest`` multi-asset (a bounded run, from the UI or CLI) and its
+checks. The continuous writer is the ``bronze-writer`` service (crypto_pipeline/bronze/service.py), which
+reports its commits and check evaluations to these assets as runless events.
 
 Exports for definitions.py: the layer's modules are scanned for assets and asset checks; SCHEDULES and
 SENSORS list its automation."""
 from crypto_pipeline.assets.bronze.sensors import bronze_new_data_sensor
-from crypto_pipeline.assets.bronze.stream_job import bronze_stream_keeper
 
 SCHEDULES: list = []
-SENSORS: list = [bronze_stream_keeper, bronze_new_data_sensor]
+SENSORS: list = [bronze_new_data_sensor]

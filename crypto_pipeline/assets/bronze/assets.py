@@ -8,30 +8,22 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
 from dagster_pyspark import PySparkResource
 from pydantic import Field
 
-from crypto_pipeline.assets.bronze import checks
-from crypto_pipeline.assets.bronze.job import RunResult, lost_range_record, run_bronze
+from crypto_pipeline.bronze import checks
+from crypto_pipeline.bronze.job import RunResult, lost_range_record, run_bronze
 from crypto_pipeline.lakehouse import offsets as off
-from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, KLINES, TRADES, bronze_path
+from crypto_pipeline.lakehouse.clustering import cluster_table
+from crypto_pipeline.lakehouse.hudi import SEPARATELY_CLUSTERED, table_exists
+from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, TRADES, bronze_path
+from crypto_pipeline.lakehouse.writer_lock import TableLocks, clustering_lock
 from crypto_pipeline.resources.kafka import KafkaResource
+from crypto_pipeline.resources.locks import BronzeLocksResource
 from crypto_pipeline.resources.s3 import S3Resource
 
-FRESHNESS_MAX_LAG_MS = 15 * 60 * 1000
 LOST_LOG_PREFIX = "bronze/_ingest_log/lost_offsets"
-
-KEY_CHECKED = ("trades", "klines", "agg_trades", "book_ticker")
 
 
 def _check_specs() -> list[AssetCheckSpec]:
-    specs = [AssetCheckSpec("schema_matches_contract", asset=t.asset_name,
-                            description="stored columns and types equal crypto_pipeline/lakehouse/tables.py")
-             for t in BRONZE_TABLES.values()]
-    specs += [AssetCheckSpec("record_key_unique", asset=BRONZE_TABLES[n].asset_name,
-                             description="no record key twice in the partitions this run wrote") for n in KEY_CHECKED]
-    specs += [AssetCheckSpec("trade_id_continuity", asset=TRADES.asset_name,
-                             description="trade ids dense per symbol in the partitions written; gaps listed as ranges"),
-              AssetCheckSpec("freshness", asset=TRADES.asset_name,
-                             description=f"newest trade younger than {FRESHNESS_MAX_LAG_MS // 60000} min at commit")]
-    return specs
+    return [AssetCheckSpec(check, asset=asset, description=desc) for asset, check, desc in checks.specs()]
 
 
 class BronzeConfig(Config):
@@ -47,17 +39,18 @@ class BronzeConfig(Config):
                      metadata={"record_key": ", ".join(t.record_key), "partition": "/".join(t.partition)})
            for t in BRONZE_TABLES.values()],
     check_specs=_check_specs(),
-    description="Kafka crypto_raw_* (by pattern) -> bronze Hudi tables, exactly once (offsets in the Hudi commits).",
-    pool="bronze_writer",  # one writer per table at a time: this run waits while bronze_stream_job runs
+    description="Kafka crypto_raw_* (by pattern) -> bronze Hudi tables, exactly once (offsets in the Hudi commits). "
+                "Safe beside the bronze-writer service: each table's writer lock is held from plan to commit.",
 )
 def bronze_ingest(context: AssetExecutionContext, config: BronzeConfig, spark: PySparkResource, s3: S3Resource,
-                  kafka: KafkaResource):
+                  kafka: KafkaResource, bronze_locks: BronzeLocksResource):
     session = spark.spark_session
-    watermarks = kafka.end_offsets()
+    locks = bronze_locks.locks(s3.bucket, application=f"bronze_ingest {context.run.run_id[:8]}")
     try:
-        res = run_bronze(session, s3.bucket, kafka.bootstrap_servers, kafka.topic_pattern, watermarks,
+        res = run_bronze(session, s3.bucket, kafka.bootstrap_servers, kafka.topic_pattern, kafka.end_offsets,
                          max_per_partition=config.max_offsets_per_partition, accept_data_loss=config.accept_data_loss,
-                         run_id=context.run.run_id, write_threads=config.write_threads)
+                         run_id=context.run.run_id, write_threads=config.write_threads,
+                         async_clustering=SEPARATELY_CLUSTERED, locks=locks)
     except off.RetentionLossError as e:
         record_loss(context, s3, e.lost)
         raise Failure(description=str(e), metadata={"lost_ranges": MetadataValue.json(e.lost),
@@ -67,6 +60,18 @@ def bronze_ingest(context: AssetExecutionContext, config: BronzeConfig, spark: P
     yield from _materializations(res)
     yield from _checks(session, s3.bucket, res)
     res.release()
+    _cluster(context, session, s3.bucket, locks)
+
+
+def _cluster(context, session, bucket: str, locks: TableLocks) -> None:
+    """Merge the small files of the tables clustered apart from their writes, unless the bronze-writer
+    service is clustering them right now (then it does the job)."""
+    for name in SEPARATELY_CLUSTERED:
+        path = bronze_path(bucket, name)
+        with locks.hold([clustering_lock(name)], wait=False) as got:
+            if got and table_exists(session, path):
+                res = cluster_table(session, BRONZE_TABLES[name], path)
+                context.log.info(f"bronze {name}: clustered {res.groups} group(s) in {res.seconds:.1f}s")
 
 
 def record_loss(context, s3: S3Resource, lost: list[dict]) -> None:
@@ -108,38 +113,16 @@ def _materializations(res: RunResult):
 
 
 def _checks(session, bucket: str, res: RunResult):
-    for name, table in BRONZE_TABLES.items():
-        stored = session.read.format("hudi").load(bronze_path(bucket, name)) if _has_table(session, bucket, name) else None
-        if stored is None:
-            yield AssetCheckResult(asset_key=table.asset_name, check_name="schema_matches_contract", passed=True,
-                                   metadata={"note": "table not created yet"})
-            continue
-        diff = checks.schema_diff(stored.schema, table)
-        yield AssetCheckResult(asset_key=table.asset_name, check_name="schema_matches_contract",
-                               passed=not diff["missing"] and not diff["wrong_type"], metadata={k: MetadataValue.json(v) for k, v in diff.items()})
-        batch = res.tables[name].batch
-        if name in KEY_CHECKED:
-            n_dup, sample = (0, []) if batch is None or not res.tables[name].rows else checks.duplicate_keys(
-                checks.touched(stored, batch, table.partition), table.record_key)
-            yield AssetCheckResult(asset_key=table.asset_name, check_name="record_key_unique", passed=n_dup == 0,
-                                   metadata={"duplicate_keys": n_dup, "sample": MetadataValue.json(sample)})
-        if name == TRADES.name:
-            gaps = [] if not res.tables[name].rows else checks.trade_id_gaps(checks.touched(stored, batch, table.partition))
-            yield AssetCheckResult(asset_key=table.asset_name, check_name="trade_id_continuity", passed=not gaps,
-                                   severity=AssetCheckSeverity.WARN,
-                                   metadata={"gap_count": len(gaps), "missing_trade_ids": sum(g["missing"] for g in gaps),
-                                             "gaps": checks.format_ranges(gaps)})
-            newest = res.tables[name].max_event_ms
-            lag = None if newest is None else res.committed_ms - newest
-            yield AssetCheckResult(asset_key=table.asset_name, check_name="freshness", severity=AssetCheckSeverity.WARN,
-                                   passed=lag is not None and lag <= FRESHNESS_MAX_LAG_MS,
-                                   metadata={"lag_ms": lag if lag is not None else -1})
+    written = {}
+    for name, t in res.tables.items():
+        w = written[name] = checks.Written()
+        lag = res.committed_ms - t.max_event_ms if name == TRADES.name and t.max_event_ms is not None else None
+        w.add(t.rows, t.partitions, BRONZE_TABLES[name].partition, lag)
+    for o in checks.evaluate(session, bucket, written):
+        yield AssetCheckResult(asset_key=o.asset, check_name=o.check, passed=o.passed,
+                               severity=AssetCheckSeverity[o.severity],
+                               metadata={k: MetadataValue.json(v) if isinstance(v, (list, dict)) else v
+                                         for k, v in o.metadata.items()})
 
 
-def _has_table(session, bucket: str, name: str) -> bool:
-    from crypto_pipeline.lakehouse.hudi import table_exists
-
-    return table_exists(session, bronze_path(bucket, name))
-
-
-__all__ = ["bronze_ingest", "BronzeConfig", "KLINES"]
+__all__ = ["bronze_ingest", "BronzeConfig"]

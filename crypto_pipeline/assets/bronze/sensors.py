@@ -1,9 +1,10 @@
-"""The batch alternative to the continuous writer: a sensor requests a bronze_ingest run when the Kafka end
-offsets moved since the last run it requested, at most every ``MIN_INTERVAL_S``, and never while a bronze
-run (batch or stream) is queued or running (one writer per Hudi table; the checkpoints assume it).
+"""The batch alternative to the bronze-writer service: a sensor requests a bronze_ingest run when the Kafka
+end offsets moved since the last run it requested, at most every ``MIN_INTERVAL_S``, and never while one is
+queued or running.
 
-Off by default: in the deploy stack bronze_stream_job keeps bronze fresh (p95 seconds instead of minutes).
-Turn it on (and stop bronze_stream_keeper) where a long-running Spark session is not wanted."""
+Off by default: in the deploy stack the bronze-writer service keeps bronze fresh (p95 seconds instead of
+minutes). Turn it on (and stop the service) where a resident Spark session is not wanted; both at once is
+safe (the writer locks), only wasteful."""
 
 import hashlib
 import json
@@ -12,7 +13,6 @@ import os
 from dagster import (AssetSelection, DagsterRunStatus, DefaultSensorStatus, RunRequest, RunsFilter, SensorEvaluationContext,
                      SkipReason, define_asset_job, sensor)
 
-from crypto_pipeline.assets.bronze.stream_job import bronze_stream_job
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES
 from crypto_pipeline.resources.kafka import KafkaResource
 
@@ -26,10 +26,9 @@ bronze_job = define_asset_job("bronze_job", selection=AssetSelection.assets(*[t.
 @sensor(job=bronze_job, minimum_interval_seconds=MIN_INTERVAL_S, default_status=DefaultSensorStatus.STOPPED,
         description="Runs bronze when new Kafka records arrived (end offsets moved past the last requested run).")
 def bronze_new_data_sensor(context: SensorEvaluationContext, kafka: KafkaResource):
-    for name in (bronze_job.name, bronze_stream_job.name):
-        active = context.instance.get_runs(filters=RunsFilter(job_name=name, statuses=ACTIVE), limit=1)
-        if active:
-            return SkipReason(f"{name} run {active[0].run_id} still in progress")
+    active = context.instance.get_runs(filters=RunsFilter(job_name=bronze_job.name, statuses=ACTIVE), limit=1)
+    if active:
+        return SkipReason(f"{bronze_job.name} run {active[0].run_id} still in progress")
     ends = {t: {str(p): hi for p, (_lo, hi) in parts.items()} for t, parts in kafka.end_offsets().items()}
     previous = json.loads(context.cursor) if context.cursor else {}
     if ends == previous:

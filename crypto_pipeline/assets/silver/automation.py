@@ -1,7 +1,7 @@
 """Silver follows bronze in the deploy stack.
 
 * ``AutomationCondition.eager()`` on the assets (the default trigger) - silver_ohlcv runs when
-  bronze_trades is materialised (by bronze_ingest, or by bronze_stream_job, which reports a
+  bronze_trades is materialised (by bronze_ingest, or by the bronze-writer service, which reports a runless
   materialisation per minute), silver_indicators when silver_ohlcv is; never while one is in progress.
 * this sensor (default STOPPED) - for bronze written by a Spark job outside Dagster: it watches the bronze
   trades Hudi timeline on S3 (a cheap object listing, no Spark) and requests a silver run when a newer

@@ -27,4 +27,6 @@ def silver_ohlcv_matches_exchange_klines(spark: PySparkResource, s3: S3Resource)
         passed=rec.mismatched == 0 and rec.exchange_only == 0,
         metadata={"compared": rec.compared, "mismatched": rec.mismatched, "silver_only": rec.silver_only,
                   "silver_only_empty_break_candidates": rec.silver_only_empty, "exchange_only": rec.exchange_only,
+                  # a symbol's first minute when ingest started inside it: partial by construction, not compared
+                  "partial_first_minutes": rec.partial_at_start,
                   "mismatches": MetadataValue.md(table if rec.mismatches else "none")})

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -27,6 +26,7 @@ from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.hudi import read_checkpoint
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, bronze_path
 from crypto_pipeline.resources.kafka import KafkaResource
+from crypto_pipeline.resources.locks import BronzeLocksResource
 from crypto_pipeline.resources.s3 import S3Resource
 from crypto_pipeline.resources.spark import pyspark_resource
 from infra.dagster_config import write_dagster_home
@@ -59,6 +59,9 @@ def ctx(kafka_stack, minio_stack, postgres_stack, tmp_path_factory):
                          secret_key=env["MINIO_ROOT_PASSWORD"], bucket=bucket),
         "spark": pyspark_resource(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"],
                                   driver_memory="1g", shuffle_partitions=2),
+        "bronze_locks": BronzeLocksResource(host=env["DAGSTER_PG_HOST"], port=int(env["DAGSTER_PG_PORT"]),
+                                            user=env["DAGSTER_PG_USERNAME"], password=env["DAGSTER_PG_PASSWORD"],
+                                            dbname=env["DAGSTER_PG_DB"]),
     }
     yield {"env": {**os.environ, **env, "DAGSTER_HOME": str(home)}, "bucket": bucket, "instance": instance,
            "resources": resources, "bootstrap": env["KAFKA_BOOTSTRAP_SERVERS"], "feed": Feed(env["KAFKA_BOOTSTRAP_SERVERS"]),
@@ -191,60 +194,6 @@ def test_kill_mid_write_then_rerun_is_exactly_once(ctx):
     ckpt = off.decode(read_checkpoint(_session(), bronze_path(ctx["bucket"], "trades")))
     assert {t: {p: hi for p, (_lo, hi) in ps.items()} for t, ps in ends.items()} == \
         {t: {p: o for p, o in ckpt[t].items()} for t in ends}    # offsets continue exactly at the log end
-
-
-def _stream(ctx, **config):
-    from crypto_pipeline.assets.bronze.stream_job import bronze_stream_job
-
-    resources = {**ctx["resources"], "spark_stream": ctx["resources"]["spark"]}  # one SparkSession per process
-    return bronze_stream_job.execute_in_process(run_config={"ops": {"bronze_stream": {"config": config}}},
-                                                instance=ctx["instance"], resources=resources,
-                                                raise_on_error=False)
-
-
-def test_stream_job_writes_while_data_flows_and_restarts_exactly_once(ctx):
-    s = sym("STR")
-    topic = create_topic(ctx["bootstrap"], s)
-    f = ctx["feed"]
-    f.trades(s, range(1, 501))
-    f.others(s, 5)
-    f.send(s, f"{s.lower()}@trade", raw=b"{broken")
-    f.flush()
-    stop, next_id = threading.Event(), [501]
-
-    def live() -> None:  # ~100 trades/s arrive while the job runs
-        feed = Feed(ctx["bootstrap"])
-        while not stop.is_set():
-            feed.trades(s, range(next_id[0], next_id[0] + 20))
-            next_id[0] += 20
-            feed.flush()
-            time.sleep(0.2)
-
-    th = threading.Thread(target=live)
-    th.start()
-    try:
-        r1 = _stream(ctx, stop_after_s=60, full_every_s=20, report_every_s=15, fast_interval_s=1)
-    finally:
-        stop.set()
-        th.join()
-    assert r1.success
-    f.trades(s, range(next_id[0], next_id[0] + 300))  # arrives while no writer runs
-    next_id[0] += 300
-    f.flush()
-    r2 = _stream(ctx, stop_after_s=15, report_every_s=5)
-    assert r2.success
-
-    ids = sorted(t for t, _ in _trades(ctx, s))
-    assert ids == list(range(1, next_id[0]))                     # dense: nothing lost, nothing doubled
-    mats = [m for r in (r1, r2) for m in r.asset_materializations_for_node("bronze_stream")
-            if m.asset_key == AssetKey("bronze_trades")]
-    assert sum(m.metadata["rows_written"].value for m in mats) == len(ids)  # each row written exactly once
-    assert sum(m.metadata["commits"].value for m in mats) >= 4   # it kept committing, not one big batch
-    assert all("freshness_at_commit_p50_ms" in m.metadata for m in mats if m.metadata["rows_written"].value)
-    q = _session().read.format("hudi").load(bronze_path(ctx["bucket"], "quarantine")) \
-        .where(f"kafka_topic = '{topic}'").collect()
-    assert [r.reason for r in q] == ["unparsable_envelope"]     # bad rows reach the quarantine via full cycles
-    assert _session().read.format("hudi").load(bronze_path(ctx["bucket"], "agg_trades")).where(f"symbol = '{s}'").count() == 5
 
 
 def test_retention_loss_fails_loudly_and_records_range(ctx):

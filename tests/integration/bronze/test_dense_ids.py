@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from crypto_pipeline.assets.bronze import dedup
-from crypto_pipeline.assets.bronze.job import run_bronze
+from crypto_pipeline.bronze import dedup
+from crypto_pipeline.bronze.job import run_bronze
 from crypto_pipeline.lakehouse import id_ranges
 from crypto_pipeline.lakehouse.hudi import CHECKPOINT_KEY, ID_RANGES_KEY, read_commit_state
 from crypto_pipeline.lakehouse.tables import TRADES, bronze_path

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from crypto_pipeline.assets.bronze.parse import key_keep
+from crypto_pipeline.bronze.parse import key_keep
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.kafka_batch import KAFKA_COLUMNS, DriverKafkaReader, read_with_spark
 from crypto_pipeline.resources.kafka import KafkaResource

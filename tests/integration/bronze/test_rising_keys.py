@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from crypto_pipeline.assets.bronze import dedup
-from crypto_pipeline.assets.bronze.job import run_bronze
+from crypto_pipeline.bronze import dedup
+from crypto_pipeline.bronze.job import run_bronze
 from crypto_pipeline.lakehouse import key_marks
 from crypto_pipeline.lakehouse.hudi import CHECKPOINT_KEY, KEY_MARKS_KEY, completed_commits, read_commit_state
 from crypto_pipeline.lakehouse.tables import BOOK_TICKER, bronze_path

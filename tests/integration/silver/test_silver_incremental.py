@@ -121,3 +121,16 @@ def test_5_reconciles_with_simulator_klines(spark, story):
     write_klines(spark, story["klines_path"], [tuple(bad)])
     rec = reconcile_1m(spark, story["silver"], story["klines_path"])
     assert rec.mismatched == 1 and rec.mismatches[0]["open_time_ms"] == bad[2] and "close" in rec.mismatches[0]["fields"]
+    write_klines(spark, story["klines_path"], [story["klines"][5]])
+    # ingest started inside the first minute: the exchange's kline began 3 trades earlier -> partial, not a mismatch
+    first = min((k for k in story["klines"] if k[0] == "ETHUSDT"), key=lambda k: k[2])
+    partial = list(first)
+    partial[13], partial[12], partial[4] = partial[13] - 3, partial[12] + 3, partial[4] + 1
+    write_klines(spark, story["klines_path"], [tuple(partial)])
+    rec = reconcile_1m(spark, story["silver"], story["klines_path"])
+    assert rec.mismatched == 0 and rec.partial_at_start == 1, rec.mismatches[:3]
+    later = list(min((k for k in story["klines"] if k[0] == "ETHUSDT" and k[2] > first[2]), key=lambda k: k[2]))
+    later[13], later[12] = later[13] - 3, later[12] + 3    # the same on any later minute is a real mismatch
+    write_klines(spark, story["klines_path"], [tuple(later)])
+    rec = reconcile_1m(spark, story["silver"], story["klines_path"])
+    assert rec.mismatched == 1 and rec.mismatches[0]["open_time_ms"] == later[2]

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import orjson
 
-from crypto_pipeline.assets.bronze import parse
+from crypto_pipeline.bronze import parse
 from crypto_pipeline.lakehouse.tables import STREAM_TABLES
 from shared.envelope import Source, build_envelope
 
@@ -97,7 +97,7 @@ def test_offset_filter_skips_rows_a_table_already_committed(spark):
 
 
 def test_key_prefilter_skips_only_streams_of_tables_not_written(spark):
-    from crypto_pipeline.assets.bronze.parse import key_prefilter
+    from crypto_pipeline.bronze.parse import key_prefilter
 
     keys = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@kline_1m", "btcusdt@bookTicker", "btcusdt@ticker",
             "btcusdt@miniTicker", "btcusdt@ticker_1h", "btcusdt@depth5", "btcusdt@depth@100ms", None, "odd-key"]
@@ -108,7 +108,7 @@ def test_key_prefilter_skips_only_streams_of_tables_not_written(spark):
                                                         "btcusdt@ticker_1h", "None", "odd-key"])
     assert key_prefilter({"trades", "agg_trades", "klines", "tickers", "depth", "book_ticker"}) is None
     # the driver-side twin keeps exactly the same keys
-    from crypto_pipeline.assets.bronze.parse import key_keep
+    from crypto_pipeline.bronze.parse import key_keep
     for tables in ({"trades"}, {"tickers", "book_ticker"}, {"depth"}):
         keep = key_keep(tables)
         assert sorted(str(k) for k in keys if keep(k.encode() if k else None)) == kept(tables)

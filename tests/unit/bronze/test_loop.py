@@ -1,11 +1,9 @@
-"""The continuous bronze loop's cycle plan and the keeper sensor (run_bronze and Spark faked)."""
+"""The continuous bronze loop's cycle plan (run_bronze and Spark faked)."""
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunRequest, SkipReason, build_sensor_context
 
-from crypto_pipeline.assets.bronze import stream
-from crypto_pipeline.assets.bronze.job import RunResult, TableResult
-from crypto_pipeline.assets.bronze.stream import LoopSettings, run_loop
-from crypto_pipeline.assets.bronze.stream_job import bronze_stream_job, bronze_stream_keeper
+from crypto_pipeline.bronze import loop as stream
+from crypto_pipeline.bronze.job import RunResult, TableResult
+from crypto_pipeline.bronze.loop import LoopSettings, run_loop
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES
 
@@ -56,40 +54,10 @@ def test_a_failure_in_the_slow_loop_stops_both_and_is_raised(monkeypatch):
                                      ({"fast_tables": ("quarantine",)}, "slow loop"),
                                      ({"fast_tables": ()}, "at least one"),
                                      ({"full_every_s": 0}, "full_every_s"),
-                                     ({"cluster_every_s": -1}, "cluster_every_s")])
+                                     ({"cluster_every_s": 0}, "cluster_every_s")])
 def test_settings_reject_what_would_silently_misbehave(kw, msg):
     with pytest.raises(ValueError, match=msg):
         LoopSettings(**kw)
-
-
-def test_keeper_starts_one_stream_run_and_backs_off_after_a_failure():
-    with DagsterInstance.ephemeral() as inst:
-        assert isinstance(bronze_stream_keeper(build_sensor_context(instance=inst)), RunRequest)
-        run = inst.create_run_for_job(bronze_stream_job, run_config={})
-        _set_status(inst, run, DagsterRunStatus.STARTED)
-        skip = bronze_stream_keeper(build_sensor_context(instance=inst))
-        assert isinstance(skip, SkipReason) and "started" in skip.skip_message
-        _set_status(inst, run, DagsterRunStatus.FAILURE)
-        skip = bronze_stream_keeper(build_sensor_context(instance=inst))
-        assert isinstance(skip, SkipReason) and "restarting in" in skip.skip_message
-
-
-def _set_status(inst, run, status, message=None):
-    from dagster._core.events import DagsterEvent, DagsterEventType
-
-    event_type = {DagsterRunStatus.STARTED: DagsterEventType.RUN_START,
-                  DagsterRunStatus.FAILURE: DagsterEventType.RUN_FAILURE}[status]
-    inst.report_dagster_event(DagsterEvent(event_type.value, job_name=run.job_name, message=message), run_id=run.run_id)
-
-
-def test_keeper_restarts_at_once_after_a_run_killed_from_outside():
-    with DagsterInstance.ephemeral() as inst:
-        run = inst.create_run_for_job(bronze_stream_job, run_config={})
-        _set_status(inst, run, DagsterRunStatus.STARTED)
-        _set_status(inst, run, DagsterRunStatus.FAILURE, message=(
-            'Execution of run for "bronze_stream_job" failed. Execution was interrupted unexpectedly. '
-            "No user initiated termination request was found, treating as failure."))
-        assert isinstance(bronze_stream_keeper(build_sensor_context(instance=inst)), RunRequest)
 
 
 def test_a_fast_cycle_that_loses_a_race_with_clustering_is_retried(monkeypatch):
@@ -129,12 +97,3 @@ def test_slow_loop_clusters_the_fast_tables_and_a_real_failure_stops_the_stream(
     monkeypatch.setattr(stream, "cluster_table", broken)
     with pytest.raises(RuntimeError, match="S3 down"):
         run_loop(FakeSpark(), "b", "k", "p", lambda: {}, settings, lambda: False, lambda c: None)
-
-
-def test_inline_clustering_leaves_the_fast_writer_alone(monkeypatch):
-    seen_kw = []
-    ok = _fake_run_bronze([])
-    monkeypatch.setattr(stream, "run_bronze", lambda *a, **kw: seen_kw.append(kw["async_clustering"]) or ok(*a, **kw))
-    run_loop(FakeSpark(), "b", "k", "p", lambda: {}, LoopSettings(fast_interval_s=0.01, cluster_every_s=0, driver_read_max=0),
-             lambda: len(seen_kw) >= 2, lambda c: None)
-    assert set(seen_kw) == {()}

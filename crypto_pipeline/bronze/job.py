@@ -11,18 +11,21 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import reduce
+from typing import Callable
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crypto_pipeline.assets.bronze import dedup, parse
+from crypto_pipeline.bronze import dedup, parse
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, read_batch
 from crypto_pipeline.lakehouse.hudi import checkpoint_of, hudi_options, read_commit_state
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
+from crypto_pipeline.lakehouse.writer_lock import TableLocks
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class TableResult:
     duplicates_dropped: int = 0      # dense-id tables: rows whose id the table already held
     write_s: float = 0.0             # the Hudi write and commit (index lookup, files, timeline)
     inserted: bool = False           # written by insert (no index lookup), not upsert
+    partitions: list[dict] = field(default_factory=list)   # the partitions (e.g. symbol, dt) the batch wrote
 
 
 @dataclass
@@ -91,13 +95,14 @@ def plan(spark: SparkSession, bucket: str, watermarks: off.Watermarks, max_per_p
     return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss), states
 
 
-def _summary(df: DataFrame, time_col: str | None) -> TableResult:
-    aggs = [F.count(F.lit(1)).alias("n"), F.max("ingest_time_ms").alias("mi")]
+def _summary(df: DataFrame, time_col: str | None, partition: tuple[str, ...]) -> TableResult:
+    aggs = [F.count(F.lit(1)).alias("n"), F.max("ingest_time_ms").alias("mi"),
+            F.collect_set(F.struct(*partition)).alias("parts")]
     if time_col:
         aggs += [F.min(time_col).alias("lo"), F.max(time_col).alias("hi")]
     r = df.agg(*aggs).collect()[0]
     return TableResult(rows=r["n"], max_ingest_ms=r["mi"], min_event_ms=r["lo"] if time_col else None,
-                       max_event_ms=r["hi"] if time_col else None)
+                       max_event_ms=r["hi"] if time_col else None, partitions=[p.asDict() for p in r["parts"]])
 
 
 def write_table(spark: SparkSession, w: dedup.WritePlan, table: TableDef, path: str, checkpoint: off.Offsets,
@@ -110,22 +115,38 @@ def write_table(spark: SparkSession, w: dedup.WritePlan, table: TableDef, path: 
     w.df.write.format("hudi").options(**opts).mode("append").save(path)
 
 
-def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, watermarks: off.Watermarks, *,
+def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
+               watermarks: off.Watermarks | Callable[[], off.Watermarks], *,
                max_per_partition: int | None = None, accept_data_loss: bool = False, run_id: str | None = None,
                write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None,
-               driver_reader: DriverKafkaReader | None = None, async_clustering: tuple[str, ...] = ()) -> RunResult:
+               driver_reader: DriverKafkaReader | None = None, async_clustering: tuple[str, ...] = (),
+               locks: TableLocks | None = None) -> RunResult:
     """Plan, read once, split, write ``tables`` (default: all). Raises RetentionLossError before writing.
     Tables in ``async_clustering`` are clustered by another thread (:mod:`crypto_pipeline.lakehouse.clustering`).
+    ``locks``: the tables' writer locks are held from the plan to the last commit, so another process
+    writing the same tables plans from this run's commits (:mod:`crypto_pipeline.lakehouse.writer_lock`).
+    ``watermarks`` may be a function: it is then read under the locks (a writer that waited for them would
+    otherwise plan against Kafka end offsets older than the checkpoints the other writer just committed).
 
     A subset reads Kafka only from the subset's own checkpoints. With the quarantine in the subset, the
     invalid rows of *every* stream go to it (a table written by another loop still has its bad rows
     quarantined); without it, invalid rows stay behind the quarantine's checkpoint for a later run."""
-    t0 = time.monotonic()
-    prepare_session(spark)
     names = tuple(BRONZE_TABLES) if tables is None else tuple(n for n in BRONZE_TABLES if n in tables)
     unknown = set(tables or ()) - set(BRONZE_TABLES)
     if unknown:
         raise KeyError(f"unknown bronze tables {sorted(unknown)}; known: {sorted(BRONZE_TABLES)}")
+    with (locks.hold(names) if locks is not None else nullcontext()):
+        wm = watermarks() if callable(watermarks) else watermarks
+        return _run_locked(spark, bucket, bootstrap, pattern, wm, names, max_per_partition, accept_data_loss,
+                           run_id, write_threads, parallelism, driver_reader, async_clustering)
+
+
+def _run_locked(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, watermarks: off.Watermarks,
+                names: tuple[str, ...], max_per_partition: int | None, accept_data_loss: bool, run_id: str | None,
+                write_threads: int, parallelism: int, driver_reader: DriverKafkaReader | None,
+                async_clustering: tuple[str, ...]) -> RunResult:
+    t0 = time.monotonic()
+    prepare_session(spark)
     p, states = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names)
     phases = {"plan": time.monotonic() - t0}
     if p.total == 0 and not any(p.changed(n) for n in names):
@@ -160,7 +181,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
             w = dedup.plan_write(spark, bronze_path(bucket, t.name), t, good, states[t.name])
             time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
                 "event_time_ms" if t.name != "book_ticker" else None)
-            results[t.name] = _summary(w.df, time_col)
+            results[t.name] = _summary(w.df, time_col, t.partition)
             results[t.name].batch = w.df
             results[t.name].duplicates_dropped = w.dropped
             jobs.append((t, w))
@@ -173,7 +194,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, w
         bad_parts.append(parse.quarantine_shape(env_bad if q_cond is None else env_bad.where(q_cond), F.col("env_reason")))
         quarantine = reduce(DataFrame.unionByName, bad_parts).coalesce(2).persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(quarantine)
-        qres = _summary(quarantine, None)
+        qres = _summary(quarantine, None, QUARANTINE.partition)
         qres.reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()} if qres.rows else {}
         qres.batch = quarantine
         results[QUARANTINE.name] = qres

@@ -1,4 +1,5 @@
-"""Continuous bronze: one long-lived Spark session looping short bounded batches.
+"""Continuous bronze: one long-lived Spark session looping short bounded batches (run by the
+``bronze-writer`` service, :mod:`crypto_pipeline.bronze.service`).
 
 Why a loop of bounded batches rather than a run per sensor tick or a Structured Streaming query: a run
 per tick pays a process start, a Spark JVM start and seven Hudi commits every time (freshness p95 was
@@ -25,12 +26,13 @@ from typing import Callable
 
 from pyspark.sql import SparkSession
 
-from crypto_pipeline.assets.bronze.job import RunResult, run_bronze
+from crypto_pipeline.bronze.job import RunResult, run_bronze
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.clustering import ClusteringResult, cluster_table, is_write_conflict
-from crypto_pipeline.lakehouse.hudi import table_exists
+from crypto_pipeline.lakehouse.hudi import SEPARATELY_CLUSTERED, table_exists
 from crypto_pipeline.lakehouse.kafka_batch import DRIVER_READ_MAX, DriverKafkaReader
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, bronze_path
+from crypto_pipeline.lakehouse.writer_lock import TableLocks, clustering_lock
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class LoopSettings:
     fast_tables: tuple[str, ...] = ("trades",)
     fast_interval_s: float = 5.0          # a fast cycle starts at most this often (start to start)
     full_every_s: float = 120.0           # the other tables and the quarantine (start to start)
-    cluster_every_s: float = 600.0        # the slow loop clusters the fast tables this often; 0 = their writer, inline
+    cluster_every_s: float = 600.0        # the slow loop clusters the separately clustered tables (trades) this often
     max_per_partition: int = 50_000       # bounds one cycle after a long stop (catch-up in several cycles)
     accept_data_loss: bool = False
     write_threads: int = 2
@@ -54,8 +56,8 @@ class LoopSettings:
             raise ValueError("fast_tables: the quarantine is written by the slow loop (it takes every stream's rows)")
         if not self.fast_tables:
             raise ValueError("fast_tables: name at least one table (trades is the usual one)")
-        if self.full_every_s <= 0 or self.fast_interval_s < 0 or self.cluster_every_s < 0:
-            raise ValueError(f"full_every_s must be > 0, fast_interval_s and cluster_every_s >= 0 "
+        if self.full_every_s <= 0 or self.fast_interval_s < 0 or self.cluster_every_s <= 0:
+            raise ValueError(f"full_every_s and cluster_every_s must be > 0, fast_interval_s >= 0 "
                              f"(got {self.full_every_s}, {self.fast_interval_s}, {self.cluster_every_s})")
 
     @property
@@ -69,7 +71,7 @@ class Cycle:
     full: bool            # True: a slow-loop cycle (the other tables and the quarantine)
     result: RunResult
     started_ms: int
-    clustering: tuple[ClusteringResult, ...] = ()   # the fast tables' clustering done after a slow cycle
+    clustering: tuple[ClusteringResult, ...] = ()   # the separately clustered tables' pass after a slow cycle
 
     @property
     def freshness_ms(self) -> dict[str, int]:
@@ -88,11 +90,14 @@ class LoopState:
 
 def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
              end_offsets: Callable[[], off.Watermarks], settings: LoopSettings, should_stop: Callable[[], bool],
-             on_cycle: Callable[[Cycle], None], run_id: str | None = None) -> LoopState:
+             on_cycle: Callable[[Cycle], None], run_id: str | None = None, locks: TableLocks | None = None,
+             after_slow: Callable[[], None] | None = None) -> LoopState:
     """Run the fast loop in this thread and the slow loop in a daemon thread until ``should_stop()``.
 
-    ``on_cycle`` is always called from this thread (Dagster's context is not shared across threads): the
-    slow loop hands its cycles over through a queue. A failure in either loop stops both and is raised."""
+    ``on_cycle`` is always called from this thread: the slow loop hands its cycles over through a queue.
+    ``locks``: every cycle holds its tables' writer locks, and a clustering pass its clustering lock (other
+    processes writing bronze see them). ``after_slow`` runs in the slow loop's thread after each of its
+    cycles (the data-quality checks). A failure in either loop stops both and is raised."""
     state = LoopState()
     done: queue.Queue[Cycle] = queue.Queue()
     failed: list[BaseException] = []
@@ -104,14 +109,14 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
     def reader() -> AbstractContextManager[DriverKafkaReader | None]:  # one per loop (a consumer is per thread)
         return DriverKafkaReader(bootstrap, settings.driver_read_max) if settings.driver_read_max > 0 else nullcontext()
 
-    async_tables = settings.fast_tables if settings.cluster_every_s > 0 else ()
+    async_tables = SEPARATELY_CLUSTERED
 
     def cycle(tables: tuple[str, ...], full: bool, kafka: DriverKafkaReader | None) -> Cycle:
         started_ms = int(time.time() * 1000)
-        res = run_bronze(spark, bucket, bootstrap, pattern, end_offsets(), max_per_partition=settings.max_per_partition,
+        res = run_bronze(spark, bucket, bootstrap, pattern, end_offsets, max_per_partition=settings.max_per_partition,
                          accept_data_loss=settings.accept_data_loss, run_id=run_id,
                          write_threads=settings.write_threads, tables=tables, driver_reader=kafka,
-                         async_clustering=async_tables)
+                         async_clustering=async_tables, locks=locks)
         res.release()  # the loop reports counts only; the cached frames are not needed after the commit
         return Cycle(0, full, res, started_ms)
 
@@ -122,7 +127,8 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
             if not table_exists(spark, path):
                 continue
             try:
-                out.append(cluster_table(spark, BRONZE_TABLES[name], path))
+                with (locks.hold([clustering_lock(name)]) if locks is not None else nullcontext()):
+                    out.append(cluster_table(spark, BRONZE_TABLES[name], path))
             except Exception as e:  # noqa: BLE001 - a lost race is retried at the next turn; the rest is raised
                 if not is_write_conflict(e):
                     raise
@@ -142,10 +148,12 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
                 while not stopping():
                     t0 = time.monotonic()
                     c = cycle(settings.slow_tables, True, kafka)
-                    if async_tables and not stopping() and time.monotonic() - clustered >= settings.cluster_every_s:
+                    if not stopping() and time.monotonic() - clustered >= settings.cluster_every_s:
                         clustered = time.monotonic()
                         c.clustering = cluster()
                     done.put(c)
+                    if after_slow is not None and not stopping():
+                        after_slow()
                     pace(t0, settings.full_every_s)
         except BaseException as e:  # noqa: BLE001 - handed to the fast loop, which raises it
             failed.append(e)

@@ -11,7 +11,7 @@ from typing import Callable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from crypto_pipeline.assets.bronze import schemas
+from crypto_pipeline.bronze import schemas
 from crypto_pipeline.lakehouse.tables import DEC, EVENT_TYPE_TABLE, QUARANTINE, TableDef
 from shared.envelope import SCHEMA_VERSION, Source
 

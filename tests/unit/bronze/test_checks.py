@@ -1,0 +1,28 @@
+"""The bronze checks' scope helpers on a plain local Spark: only the partitions written are read, and the
+freshness fallback when no commit since the last evaluation carried trades."""
+import time
+
+from crypto_pipeline.bronze import checks
+
+
+def test_in_partitions_keeps_only_the_written_partitions(spark):
+    df = spark.createDataFrame([("A", "d1", 1), ("A", "d2", 2), ("B", "d1", 3)], "symbol string, dt string, v int")
+    got = checks.in_partitions(df, ("symbol", "dt"), {("A", "d2"), ("B", "d1")})
+    assert sorted(r.v for r in got.collect()) == [2, 3]
+    assert checks.in_partitions(df, ("symbol", "dt"), set()).count() == 0
+
+
+def test_age_of_newest_trade(spark):
+    now = int(time.time() * 1000)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    df = spark.createDataFrame([("A", today, now - 5000), ("A", "2001-01-01", now)], "symbol string, dt string, trade_time_ms long")
+    age = checks._age_of_newest_trade(df)
+    assert 5000 <= age < 60_000                  # an old partition's rows are not read
+    assert checks._age_of_newest_trade(df.limit(0)) is None
+
+
+def test_written_accumulates_rows_partitions_and_the_latest_lag():
+    w = checks.Written()
+    w.add(3, [{"symbol": "A", "dt": "d1"}], ("symbol", "dt"), 700)
+    w.add(2, [{"symbol": "B", "dt": "d1"}], ("symbol", "dt"), None)
+    assert w.rows == 5 and w.partitions == {("A", "d1"), ("B", "d1")} and w.freshness_lag_ms == 700
