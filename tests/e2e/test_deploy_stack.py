@@ -15,6 +15,17 @@ import pytest
 
 from infra.local_stack import free_port
 from shared.settings import PORT_ENV_VARS, ROOT
+from tests.e2e.process_secrets import secret_sightings
+
+# which program (with its children: Dagster's run workers and their Spark JVMs) may hold which secret, in its
+# environment only; any other sighting — a command line, another program, a process outside the stack — fails
+ALLOWED_HOLDERS = {
+    "MINIO_ROOT_PASSWORD": {"minio"},
+    "MINIO_PIPELINE_PASSWORD": {"dagster-daemon"},
+    "POSTGRES_DAGSTER_PASSWORD": {"dagster-daemon", "dagster-webserver"},
+    "SIMULATOR_CONTROL_TOKEN": {"simulator"},
+    "POSTGRES_PASSWORD": set(),  # the superuser's: deploy's provisioning only
+}
 
 
 
@@ -88,6 +99,15 @@ def test_deploy_monitor_stop(isolated_env):
     assert commits, "no bronze trades commit within 7 min of deploy:\n" + run("monitor.sh", env, timeout=120).stdout
     mon = run("monitor.sh", env, timeout=120).stdout
     assert "bronze_stream_job" in mon and "STARTED" in mon, mon
+
+    # with every service up and a Spark JVM running bronze_stream_job: no secret where it does not belong
+    sightings = secret_sightings(base / "var", base / ".env")
+    assert any(name == "MINIO_PIPELINE_PASSWORD" for name, *_ in sightings)  # the scan sees the stack
+    wrong = [s for s in sightings
+             if s[1] == "cmdline" or s[2] not in ALLOWED_HOLDERS.get(s[0], {s[2]}) or s[2] is None]
+    assert wrong == [], f"secrets visible where they do not belong (name, where, program, pid, process): {wrong}"
+    spark_jvms = [s for s in sightings if s[4] == "java" and s[2] == "dagster-daemon"]
+    assert spark_jvms == [], spark_jvms  # the Spark JVM gets its S3 keys over py4j, not its environment
 
     stop = run("stop.sh", env, timeout=300)
     assert stop.returncode == 0, stop.stdout + stop.stderr
