@@ -134,10 +134,23 @@ def deploy(layout: Layout, timeout: float, expose: bool = False) -> None:
 """)
 
 
+def rotate(layout: Layout) -> None:
+    from infra.rotate import rotate_credentials
+
+    if not Supervisor(layout).running():
+        raise DeployError("--rotate-credentials changes the passwords inside the running services: start the stack "
+                          "with ./deploy.sh first (or, with the stack stopped and its data deleted by ./cleanup.sh, "
+                          "delete .env: the next deploy generates new credentials)")
+    names = rotate_credentials(layout, load_stack_settings())
+    say(f"rotated {', '.join(names)} in {layout.env_file}; applying them to the services")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="deploy.sh", description="Start the full stack (native by default).")
     ap.add_argument("--docker", action="store_true", help="use docker-compose.yml (needs a Docker engine)")
     ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for each service (default 180)")
+    ap.add_argument("--rotate-credentials", action="store_true",
+                    help="new passwords and tokens for the running stack, applied to every service (docs/security.md)")
     ap.add_argument("--expose", action="store_true",
                     help="allow a non-loopback bind_host (services reachable from the network; see docs/security.md)")
     args = ap.parse_args(argv)
@@ -145,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.docker:
         return deploy_docker(Layout())
     try:
+        if args.rotate_credentials:
+            rotate(Layout())
         deploy(Layout(), args.timeout, expose=args.expose)
     except (DeployError, PreflightError, SettingsError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"\033[1;31m[deploy] ERROR:\033[0m {exc}", file=sys.stderr)

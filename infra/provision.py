@@ -106,3 +106,29 @@ def provision(service: str, settings: StackSettings, creds: Credentials) -> str 
         ensure_pipeline_s3_user(settings, creds)
         return f"created bucket {settings.minio.bucket}" if made else None
     return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m infra.provision --postgres HOST:PORT --minio HOST:PORT`: the same provisioning for docker compose
+    (its one-shot `provision` service, the only container that gets the admin credentials)."""
+    import argparse
+    import os
+    from pathlib import Path
+
+    from infra.credentials import _from_values
+    from shared.settings import load_stack_settings
+
+    ap = argparse.ArgumentParser(prog="python -m infra.provision")
+    ap.add_argument("--postgres", required=True, metavar="HOST:PORT")
+    ap.add_argument("--minio", required=True, metavar="HOST:PORT")
+    a = ap.parse_args(argv)
+    creds = _from_values(dict(os.environ), Path("<environment>"))
+    for service, (host, port) in (("postgres", a.postgres.rsplit(":", 1)), ("minio", a.minio.rsplit(":", 1))):
+        port_var = "POSTGRES_PORT" if service == "postgres" else "MINIO_PORT"
+        settings = load_stack_settings(env={**os.environ, "STACK_BIND_HOST": host, port_var: port})
+        print(f"[provision] {service}: {provision(service, settings, creds) or 'up to date'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

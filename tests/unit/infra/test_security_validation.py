@@ -91,3 +91,28 @@ def test_a_credential_in_the_builder_conf_is_refused():
 
     with pytest.raises(ValueError, match="command line"):
         start_session({"spark.hadoop.fs.s3a.secret.key": "s3cr3t"})
+
+
+def test_deploy_docker_generates_the_env_file_like_the_native_deploy(tmp_path, monkeypatch):
+    from infra.deploy import deploy_docker
+    from infra.layout import Layout
+
+    monkeypatch.setenv("CDP_ENV_FILE", str(tmp_path / ".env"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker here: it must still have written the credentials
+    assert deploy_docker(Layout(var=tmp_path / "var")) == 1
+    env = (tmp_path / ".env").read_text()
+    assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600
+    assert "MINIO_PIPELINE_PASSWORD=" in env and "SIMULATOR_CONTROL_TOKEN=" in env
+
+
+def test_a_loose_env_file_is_tightened_on_deploy(tmp_path, monkeypatch, capsys):
+    from infra.deploy import prepare_credentials
+    from infra.layout import Layout
+
+    path = tmp_path / ".env"
+    ensure_credentials(path)
+    os.chmod(path, 0o644)
+    monkeypatch.setenv("CDP_ENV_FILE", str(path))
+    prepare_credentials(Layout(var=tmp_path / "var"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "readable by other users" in capsys.readouterr().out
