@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -64,6 +65,21 @@ def check_ports(specs: list[ServiceSpec], sup_running: bool, sup: Supervisor | N
                              "(`ss -ltnp | grep :PORT` names it) or change the port in config/stack.yaml, then re-run.")
 
 
+def lock_down_var(layout: Layout) -> None:
+    """var/ and its first two levels of folders owner-only (an older deploy made them with the default umask, so
+    data and logs were world-readable); when root runs the stack, PostgreSQL runs as its own OS user and keeps
+    o+x (traverse, not list) on the folders above its own."""
+    private_dir(layout.var)
+    traverse = {layout.var, layout.var / "data", layout.run} if os.geteuid() == 0 else set()
+    folders = [layout.var, *(d for d in layout.var.iterdir() if d.is_dir())]
+    if (layout.var / "data").is_dir():
+        folders += [d for d in (layout.var / "data").iterdir() if d.is_dir()]
+    for d in folders:
+        want = 0o711 if d in traverse else 0o700
+        if stat.S_IMODE(d.stat().st_mode) & 0o077 & ~want:
+            os.chmod(d, want)
+
+
 def prepare_credentials(layout: Layout):
     """Tighten a loose .env, then load it, generating what is missing (first deploy, or after an upgrade)."""
     if layout.env_file.exists() and tighten(layout.env_file):
@@ -92,8 +108,7 @@ def deploy(layout: Layout, timeout: float, expose: bool = False) -> None:
     if warning:
         print(f"\033[1;33m[deploy] {warning}\033[0m", flush=True)
     creds = prepare_credentials(layout)
-    private_dir(layout.var)
-    tighten(layout.var, 0o700)
+    lock_down_var(layout)
     require_disk(layout.var, 1024, "the stack's data")
     specs = build_specs(layout, settings, creds)
     sup = Supervisor(layout)

@@ -96,7 +96,8 @@ def split_credentials(conf: dict[str, str]) -> tuple[dict[str, str], tuple[str, 
 def _environment_without_secrets() -> Iterator[None]:
     """The JVM is a child of this process and inherits its environment; a Dagster run's process holds the
     Dagster database password and the S3 keys, which the JVM needs neither of (it gets the S3 keys over py4j)."""
-    removed = {k: os.environ.pop(k) for k in list(os.environ) if is_secret_name(k)}
+    removed = {k: os.environ.pop(k) for k in list(os.environ)
+               if is_secret_name(k) and not k.startswith(("PYSPARK_", "SPARK_"))}  # Spark's own handshake stays
     try:
         yield
     finally:

@@ -116,3 +116,21 @@ def test_a_loose_env_file_is_tightened_on_deploy(tmp_path, monkeypatch, capsys):
     prepare_credentials(Layout(var=tmp_path / "var"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert "readable by other users" in capsys.readouterr().out
+
+
+def test_var_of_an_older_deploy_is_locked_down(tmp_path):
+    from infra.deploy import lock_down_var
+    from infra.layout import Layout
+
+    layout = Layout(var=tmp_path / "var")
+    for d in (layout.logs, layout.data("minio"), layout.etc):
+        d.mkdir(parents=True)
+        os.chmod(d, 0o755)
+    os.chmod(layout.var, 0o755)
+    os.chmod(layout.var / "data", 0o755)
+    lock_down_var(layout)
+    modes = {d: stat.S_IMODE(d.stat().st_mode) for d in (layout.var, layout.var / "data", layout.logs,
+                                                          layout.data("minio"), layout.etc)}
+    traverse = 0o711 if os.geteuid() == 0 else 0o700  # root: PostgreSQL (its own user) must reach its folders
+    assert modes[layout.var] == modes[layout.var / "data"] == traverse
+    assert modes[layout.logs] == modes[layout.data("minio")] == modes[layout.etc] == 0o700
