@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
 from .config import SimConfig, SymbolSpec, clock_id_base
+from .control_auth import TOKEN_ENV
 from .faults import FaultSpec
 from .server import SimulatorServer
 
@@ -90,7 +92,9 @@ def config_from_args(a: argparse.Namespace) -> SimConfig:
         from .tls import ensure_certificates
         files = ensure_certificates(a.tls_dir)
         cert, key = str(files.cert), str(files.key)
-    return SimConfig(host=a.host, port=a.port, symbols=symbols, seed=a.seed, id_base=id_base, step_ms=a.step_ms,
+    # the control API's token comes from the environment, never the command line (`ps` shows that to everyone)
+    return SimConfig(host=a.host, port=a.port, control_token=os.environ.get(TOKEN_ENV) or None, symbols=symbols,
+                     seed=a.seed, id_base=id_base, step_ms=a.step_ms,
                      history_s=a.history_s, ping_interval_s=a.ping_interval, pong_timeout_s=a.pong_timeout,
                      max_lifetime_s=a.max_lifetime, max_incoming_per_s=a.max_incoming,
                      weight_limit_1m=a.weight_limit, replay_file=a.replay, replay_speed=a.speed,

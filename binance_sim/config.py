@@ -101,6 +101,7 @@ class SimConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
+    control_token: str | None = None  # required on /_sim when set (binance_sim/control_auth.py)
     symbols: list[SymbolSpec] = field(
         default_factory=lambda: [SymbolSpec.default("BTCUSDT"), SymbolSpec.default("ETHUSDT")]
     )

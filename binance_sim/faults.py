@@ -206,14 +206,16 @@ class FaultController:
 class SimControl:
     """Blocking client of the ``/_sim`` control API (usable from any process)."""
 
-    def __init__(self, rest_url: str, timeout: float = 5.0) -> None:
+    def __init__(self, rest_url: str, timeout: float = 5.0, token: str | None = None) -> None:
         self.base = rest_url.rstrip("/")
         self.timeout = timeout
+        self.headers = {"Content-Type": "application/json"}
+        if token:  # a simulator started with SIMULATOR_CONTROL_TOKEN (the deploy stack) wants it
+            self.headers["Authorization"] = f"Bearer {token}"
 
     def _call(self, method: str, path: str, body: dict | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=self.headers)
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:
             return json.loads(resp.read() or b"null")
 

@@ -26,6 +26,7 @@ from aiohttp import web
 from . import streams as S
 from .clock import Clock
 from .config import SimConfig
+from .control_auth import control_middlewares
 from .faults import FaultController, FaultSpec, SimControl
 from .market import Market, SymbolMarket
 from .publisher import Publisher
@@ -58,7 +59,7 @@ class SimulatorServer:
 
     # ------------------------------------------------------------ lifecycle
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(client_max_size=1024 * 1024, middlewares=control_middlewares(self.cfg.control_token))
         app[SIM_KEY] = self
         Rest(self).routes(app)
         for path in ("/ws", "/ws/", "/ws/{tail:.*}", "/stream", "/stream/"):
@@ -311,7 +312,7 @@ class ThreadedSimulator:
         self.server, self.loop, self.thread = server, loop, thread
         self.ws_url, self.rest_url = server.ws_url, server.rest_url
         self.port = server.port
-        self.control = SimControl(self.rest_url)
+        self.control = SimControl(self.rest_url, token=server.cfg.control_token)
 
     def call(self, fn, *args):
         """Run ``fn(*args)`` on the simulator's loop and return its result."""

@@ -3,7 +3,9 @@ healthy. Safe to re-run on a running stack (it applies config changes and starts
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -11,10 +13,11 @@ from pathlib import Path
 
 from infra.credentials import ensure_credentials
 from infra.layout import Layout
-from infra.preflight import PreflightError, port_in_use, require_disk
+from infra.preflight import PreflightError, check_bind_host, port_in_use, require_disk
+from infra.private_files import STRICT_UMASK, private_dir, tighten
 from infra.provision import provision
 from infra.services import ServiceSpec, build_specs
-from infra.supervisor import Supervisor, conf_path, log_path, render_conf, secret_env
+from infra.supervisor import Supervisor, log_path, write_conf
 from shared.settings import SettingsError, load_stack_settings
 
 
@@ -62,20 +65,50 @@ def check_ports(specs: list[ServiceSpec], sup_running: bool, sup: Supervisor | N
                              "(`ss -ltnp | grep :PORT` names it) or change the port in config/stack.yaml, then re-run.")
 
 
-def deploy_docker() -> int:
+def lock_down_var(layout: Layout) -> None:
+    """var/ and its first two levels of folders owner-only (an older deploy made them with the default umask, so
+    data and logs were world-readable); when root runs the stack, PostgreSQL runs as its own OS user and keeps
+    o+x (traverse, not list) on the folders above its own."""
+    private_dir(layout.var)
+    traverse = {layout.var, layout.var / "data", layout.run} if os.geteuid() == 0 else set()
+    folders = [layout.var, *(d for d in layout.var.iterdir() if d.is_dir())]
+    if (layout.var / "data").is_dir():
+        folders += [d for d in (layout.var / "data").iterdir() if d.is_dir()]
+    for d in folders:
+        want = 0o711 if d in traverse else 0o700
+        if stat.S_IMODE(d.stat().st_mode) & 0o077 & ~want:
+            os.chmod(d, want)
+
+
+def prepare_credentials(layout: Layout):
+    """Tighten a loose .env, then load it, generating what is missing (first deploy, or after an upgrade)."""
+    if layout.env_file.exists() and tighten(layout.env_file):
+        say(f"{layout.env_file} was readable by other users: its mode is now 600. If others may have read it, "
+            "run ./deploy.sh --rotate-credentials")
+    creds, created = ensure_credentials(layout.env_file)
+    if created:
+        say(f"generated credentials into {layout.env_file} (mode 600, git-ignored)")
+    return creds
+
+
+def deploy_docker(layout: Layout) -> int:
+    # the same generated .env as the native stack: compose refuses to start with any credential missing
+    prepare_credentials(layout)
     if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         print("[deploy] --docker needs a running Docker engine; none answers here. Run ./deploy.sh without --docker "
               "for the native stack.", file=sys.stderr)
         return 1
-    return subprocess.call(["docker", "compose", "up", "-d", "--wait"])
+    return subprocess.call(["docker", "compose", "--env-file", str(layout.env_file), "up", "-d", "--wait"])
 
 
-def deploy(layout: Layout, timeout: float) -> None:
+def deploy(layout: Layout, timeout: float, expose: bool = False) -> None:
     t_start = time.monotonic()
     settings = load_stack_settings()
-    creds, created = ensure_credentials(layout.env_file)
-    if created:
-        say(f"generated credentials into {layout.env_file} (mode 600, git-ignored)")
+    warning = check_bind_host(settings.bind_host, expose)
+    if warning:
+        print(f"\033[1;33m[deploy] {warning}\033[0m", flush=True)
+    creds = prepare_credentials(layout)
+    lock_down_var(layout)
     require_disk(layout.var, 1024, "the stack's data")
     specs = build_specs(layout, settings, creds)
     sup = Supervisor(layout)
@@ -85,16 +118,13 @@ def deploy(layout: Layout, timeout: float) -> None:
     for s in specs:
         if s.prepare:
             s.prepare()
-    layout.etc.mkdir(parents=True, exist_ok=True)
-    conf = conf_path(layout)
-    conf.write_text(render_conf(layout, specs))
-    conf.chmod(0o600)
+    write_conf(layout, specs)
     if running:
         say("supervisord already running: applying config changes")
         sup.update()
     else:
         say("starting supervisord")
-        sup.start_daemon(secret_env(specs))
+        sup.start_daemon()
 
     for prio in sorted({s.priority for s in specs}):
         phase = [s for s in specs if s.priority == prio]
@@ -121,15 +151,33 @@ def deploy(layout: Layout, timeout: float) -> None:
 """)
 
 
+def rotate(layout: Layout) -> None:
+    from infra.rotate import rotate_credentials
+
+    if not Supervisor(layout).running():
+        raise DeployError("--rotate-credentials changes the passwords inside the running services: start the stack "
+                          "with ./deploy.sh first (or, with the stack stopped and its data deleted by ./cleanup.sh, "
+                          "delete .env: the next deploy generates new credentials)")
+    names = rotate_credentials(layout, load_stack_settings())
+    say(f"rotated {', '.join(names)} in {layout.env_file}; applying them to the services")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="deploy.sh", description="Start the full stack (native by default).")
     ap.add_argument("--docker", action="store_true", help="use docker-compose.yml (needs a Docker engine)")
     ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for each service (default 180)")
+    ap.add_argument("--rotate-credentials", action="store_true",
+                    help="new passwords and tokens for the running stack, applied to every service (docs/security.md)")
+    ap.add_argument("--expose", action="store_true",
+                    help="allow a non-loopback bind_host (services reachable from the network; see docs/security.md)")
     args = ap.parse_args(argv)
+    os.umask(STRICT_UMASK)  # data, logs, sockets and rendered configs: owner only, from their first byte
     if args.docker:
-        return deploy_docker()
+        return deploy_docker(Layout())
     try:
-        deploy(Layout(), args.timeout)
+        if args.rotate_credentials:
+            rotate(Layout())
+        deploy(Layout(), args.timeout, expose=args.expose)
     except (DeployError, PreflightError, SettingsError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"\033[1;31m[deploy] ERROR:\033[0m {exc}", file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ from infra.credentials import Credentials, ensure_credentials
 from infra.layout import Layout
 from infra.provision import provision
 from infra.services import ServiceSpec, build_specs
+from shared.secrets import environ_without_secrets
 from shared.settings import PORT_ENV_VARS, StackSettings, load_stack_settings
 
 
@@ -65,7 +66,8 @@ class LocalStack:
             if spec.prepare:
                 spec.prepare()
             logf = open(self.log(name), "ab")
-            self.procs[name] = subprocess.Popen(spec.argv, env={**os.environ, **spec.env, **(env or {})}, stdout=logf, stderr=subprocess.STDOUT,
+            proc_env = {**environ_without_secrets(dict(os.environ)), **spec.env, **(env or {})}  # as supervisord does
+            self.procs[name] = subprocess.Popen(spec.argv, env=proc_env, stdout=logf, stderr=subprocess.STDOUT,
                                                 cwd=spec.cwd or self.layout.root, user=spec.user if os.geteuid() == 0 else None,
                                                 start_new_session=True)
             self.wait_healthy(spec, timeout)
@@ -112,7 +114,9 @@ class LocalStack:
             shutil.rmtree(self.base, ignore_errors=True)
 
     def env(self) -> dict[str, str]:
-        """Connection settings for code under test, as the deploy stack exports them."""
+        """Connection settings for code under test, as the deploy stack exports them, plus MinIO's root (tests
+        make a bucket each, which the pipeline's bucket-only user may not)."""
         from infra.services import dagster_env
 
-        return dagster_env(self.settings, self.creds, self.layout)
+        return {**dagster_env(self.settings, self.creds, self.layout),
+                "MINIO_ROOT_USER": self.creds.minio_user, "MINIO_ROOT_PASSWORD": self.creds.minio_password}

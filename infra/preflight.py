@@ -57,3 +57,25 @@ def require_disk(path: Path, min_free_mb: int, what: str) -> None:
     if free_mb < min_free_mb:
         raise PreflightError(f"only {free_mb} MiB free at {path}; {what} needs at least {min_free_mb} MiB. "
                              "Fix: free disk space (./cleanup.sh --yes removes stack data), then re-run.")
+
+
+def check_bind_host(host: str, expose: bool) -> str | None:
+    """Services bind to loopback unless the operator explicitly says otherwise (``--expose``): a non-loopback
+    bind host puts Kafka (no authentication), the simulator and Dagster's webserver (which can launch runs) in
+    reach of the network. Returns the warning to print when exposing; raises when not allowed."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    if not expose:
+        raise PreflightError(f"config/stack.yaml / STACK_BIND_HOST: bind_host = {host!r} is not a loopback address. "
+                             "Every service would accept connections from the network, and Kafka, the simulator's "
+                             "control API and Dagster's webserver (which can launch runs) have no network "
+                             "authentication. Fix: use 127.0.0.1, or run ./deploy.sh --expose if you really mean it "
+                             "(read docs/security.md first).")
+    return (f"WARNING: --expose: services bind to {host}, reachable from the network. Kafka has no authentication "
+            "and Dagster's webserver can launch runs; firewall the ports (docs/security.md).")

@@ -19,6 +19,7 @@ from infra.credentials import Credentials
 from infra.kafka_config import format_storage, java_cmd, server_properties
 from infra.layout import Layout
 from infra.postgres_install import find_postgres_bindir
+from infra.private_files import write_private
 from shared.settings import StackSettings
 from shared.symbols import simulated_symbols
 
@@ -64,16 +65,21 @@ def dagster_home(layout: Layout) -> Path:
     return layout.data("dagster")
 
 
+# what only runs need (asset code): the webserver enqueues runs and never executes them, so it goes without
+PIPELINE_SECRET_ENV = ("S3_SECRET_KEY", "SERVING_WRITER_PASSWORD")
+
+
 def dagster_env(settings: StackSettings, creds: Credentials, layout: Layout) -> dict[str, str]:
-    """Environment the Dagster processes (and asset code) read their connections from."""
+    """Environment the Dagster processes (and asset code) read their connections from: Dagster's own storage
+    role and the pipeline's S3 user (lakehouse bucket only), never the superuser or MinIO's root."""
     return {
         "DAGSTER_HOME": str(dagster_home(layout)),
         "DAGSTER_PG_HOST": settings.bind_host, "DAGSTER_PG_PORT": str(settings.postgres.port),
         "DAGSTER_PG_DB": settings.postgres.dagster_db,
-        "DAGSTER_PG_USERNAME": creds.postgres_user, "DAGSTER_PG_PASSWORD": creds.postgres_password,
+        "DAGSTER_PG_USERNAME": creds.dagster_pg_user, "DAGSTER_PG_PASSWORD": creds.dagster_pg_password,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
         "S3_ENDPOINT": settings.s3_endpoint, "MINIO_BUCKET": settings.minio.bucket,
-        "MINIO_ROOT_USER": creds.minio_user, "MINIO_ROOT_PASSWORD": creds.minio_password,
+        "S3_ACCESS_KEY": creds.pipeline_s3_user, "S3_SECRET_KEY": creds.pipeline_s3_password,
         **serving_env(settings, creds, "pipeline_writer"),
         "CDP_CACHE_DIR": str(layout.cache), "CDP_VAR_DIR": str(layout.var),
     }
@@ -134,15 +140,18 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
             raise RuntimeError("PostgreSQL server binaries not found; run ./deploy.sh (it installs them) first")
         pg_sock.mkdir(parents=True, exist_ok=True)
         _chown(pg_sock, pg_user)
+        pg_data.parent.mkdir(parents=True, exist_ok=True)
+        if pg_user:  # as root, PostgreSQL runs as its own OS user: it must traverse (not list) var/ to its folders
+            for d in (layout.var, pg_data.parent, pg_sock.parent):
+                os.chmod(d, (os.stat(d).st_mode & 0o7777) | 0o011)
         if (pg_data / "PG_VERSION").exists():
             return
         pg_data.mkdir(parents=True, exist_ok=True)
         _chown(pg_data, pg_user)
         os.chmod(pg_data, 0o700)
         pwfile = pg_sock / ".initpw"
-        pwfile.write_text(creds.postgres_password + "\n")
+        write_private(pwfile, creds.postgres_password + "\n")  # 0600 before the first byte
         _chown(pwfile, pg_user)
-        os.chmod(pwfile, 0o600)
         try:
             r = subprocess.run(_as_user([str(bindir / "initdb"), "-D", str(pg_data), "-U", creds.postgres_user,
                                          f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
@@ -174,7 +183,8 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
     webserver = ServiceSpec(
         # cwd = DAGSTER_HOME: Dagster loads a `.env` from its working directory, which must never be the
         # repo's (another stack's credentials); the code location is importable from the venv anyway
-        name="dagster-webserver", port=settings.dagster.port, priority=30, env=denv, prepare=prepare_dagster,
+        name="dagster-webserver", port=settings.dagster.port, priority=30, prepare=prepare_dagster,
+        env={k: v for k, v in denv.items() if k not in PIPELINE_SECRET_ENV},
         cwd=dagster_home(layout),
         argv=[f"{py}/dagster-webserver", "-h", host, "-p", str(settings.dagster.port),
               "-w", str(dagster_home(layout) / "workspace.yaml")],
@@ -202,6 +212,7 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
             argv=[f"{py}/python", "-m", "binance_sim", "--host", host, "--port", str(settings.simulator.port),
                   "--symbols", ",".join(simulated_symbols()), "--id-base", "clock",
                   "--tls-cert", str(tls / "server.pem"), "--tls-key", str(tls / "server-key.pem")],
+            env={"SIMULATOR_CONTROL_TOKEN": creds.simulator_token},  # /_sim needs it (fault injection, shutdown)
             health=lambda: health.http_ok(f"{sim_rest}/api/v3/ping", ca_file=tls / "ca.pem"),
         ))
     # ---- Streaming ingest (exchange -> Kafka) -------------------------------------------------
@@ -266,7 +277,8 @@ BRONZE_WRITER_TUNING = ("BRONZE_TOPIC_PATTERN", "BRONZE_WRITER_DRIVER_MEMORY", "
 def bronze_writer_env(settings: StackSettings, creds: Credentials, layout: Layout) -> dict[str, str]:
     """What the writer reads: Kafka, S3, the PostgreSQL of the writer locks, and the webserver it reports
     to (runless events over REST: it needs no Dagster home)."""
-    env = {k: v for k, v in dagster_env(settings, creds, layout).items() if k != "DAGSTER_HOME"}
+    env = {k: v for k, v in dagster_env(settings, creds, layout).items()
+           if k != "DAGSTER_HOME" and not k.startswith("SERVING_")}
     env.update({"DAGSTER_URL": f"http://{settings.bind_host}:{settings.dagster.port}",
                 "BRONZE_WRITER_HOST": settings.bind_host, "BRONZE_WRITER_PORT": str(settings.bronze_writer.health_port)})
     env.update({k: os.environ[k] for k in BRONZE_WRITER_TUNING if os.environ.get(k)})

@@ -3,10 +3,15 @@
 Why fused: the hot path must touch each field once. A checker returns the key the sequencer needs
 (trade id, (U, u), ...) or raises :class:`Invalid` with a DLQ reason. Checks: the JSON types of the
 spec (ids/times int, decimals str, flags bool), the symbol, impossible values (non-positive price or
-quantity, event time too far in the future)."""
+quantity, event time too far in the future). Decimal strings follow the one grammar of shared/decimals.py, the
+same bronze applies (what this service publishes bronze must accept, or the trade ids get holes); ids fit a
+signed 64-bit long and are not negative (bronze's LongType)."""
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Callable
+
+from shared.decimals import LONG_LIMIT, QUOTE_LIMIT, match_decimal
 
 # DLQ reasons (stable strings; dashboards group by them)
 INVALID_JSON = "invalid_json"
@@ -16,6 +21,7 @@ SCHEMA = "schema_violation"
 IMPOSSIBLE = "impossible_value"
 SYMBOL_MISMATCH = "symbol_mismatch"
 OVERSIZED = "oversized_frame"
+BAD_DECIMAL = "bad_decimal"
 
 
 class Invalid(Exception):
@@ -27,26 +33,43 @@ class Invalid(Exception):
 Checker = Callable[[dict, int], Any]
 
 
-def _pos(d: dict, k: str) -> None:
+def _decimal(d: dict, k: str) -> str:
     v = d[k]
     if type(v) is not str:
         raise Invalid(SCHEMA, f"field {k!r} must be a decimal string, got {type(v).__name__}")
-    if not float(v) > 0:
-        raise Invalid(IMPOSSIBLE, f"field {k!r} = {v!r} is not positive")
+    if match_decimal(v) is None:
+        raise Invalid(BAD_DECIMAL, f"field {k!r} = {v[:40]!r} is not a decimal string (shared/decimals.py)")
+    return v
+
+
+def _optional_decimals(d: dict, *keys: str) -> None:
+    """Keys bronze parses when present (a missing key or null is fine there, so here too)."""
+    for k in keys:
+        if d.get(k) is not None:
+            _decimal(d, k)
+
+
+def _pos(d: dict, k: str) -> None:
+    if not float(_decimal(d, k)) > 0:
+        raise Invalid(IMPOSSIBLE, f"field {k!r} = {d[k]!r} is not positive")
 
 
 def _nonneg(d: dict, k: str) -> None:
-    v = d[k]
-    if type(v) is not str:
-        raise Invalid(SCHEMA, f"field {k!r} must be a decimal string, got {type(v).__name__}")
-    if float(v) < 0:
-        raise Invalid(IMPOSSIBLE, f"field {k!r} = {v!r} is negative")
+    if float(_decimal(d, k)) < 0:
+        raise Invalid(IMPOSSIBLE, f"field {k!r} = {d[k]!r} is negative")
 
 
 def _ints(d: dict, *keys: str) -> None:
     for k in keys:
         if type(d[k]) is not int:
             raise Invalid(SCHEMA, f"field {k!r} must be an integer, got {type(d[k]).__name__}")
+        if not 0 <= d[k] < LONG_LIMIT:
+            raise Invalid(IMPOSSIBLE, f"field {k!r} = {d[k]} is outside [0, 2^63)")
+
+
+def _quote_fits(p: str, q: str) -> bool:
+    """price × quantity fits bronze's DECIMAL(38,18); exact arithmetic only for the rare large product."""
+    return float(p) * float(q) < 1e19 or Decimal(p) * Decimal(q) < QUOTE_LIMIT
 
 
 def _time(d: dict, k: str, limit: int) -> int:
@@ -66,7 +89,9 @@ def _levels(d: dict, k: str) -> None:
         raise Invalid(SCHEMA, f"field {k!r} must be a list of [price, qty]")
     for p in lv:
         if type(p) is not list or len(p) != 2 or type(p[0]) is not str or type(p[1]) is not str:
-            raise Invalid(SCHEMA, f"field {k!r} has a bad level {p!r}")
+            raise Invalid(SCHEMA, f"field {k!r} has a bad level {p!r}"[:200])
+        if match_decimal(p[0]) is None or match_decimal(p[1]) is None:
+            raise Invalid(BAD_DECIMAL, f"field {k!r} has a level that is not decimal strings {p!r}"[:200])
         if not float(p[0]) > 0 or float(p[1]) < 0:
             raise Invalid(IMPOSSIBLE, f"field {k!r} has an impossible level {p!r}")
 
@@ -87,6 +112,9 @@ def _trade_slow(d: dict, limit: int, symbol: str) -> Any:
     t = d["t"]
     if type(t) is not int or type(d["m"]) is not bool:
         raise Invalid(SCHEMA, "trade id 't' must be an integer and 'm' a boolean")
+    _ints(d, "t")
+    if not _quote_fits(d["p"], d["q"]):
+        raise Invalid(IMPOSSIBLE, f"quote quantity {d['p']} x {d['q']} does not fit DECIMAL(38,18)")
     return t
 
 
@@ -99,8 +127,14 @@ def _agg_slow(d: dict, limit: int, symbol: str) -> Any:
     return d["a"]
 
 
+# every decimal a 24h/mini ticker may carry (bronze parses each one that is present)
+TICKER_DECIMALS = ("p", "P", "w", "x", "c", "Q", "b", "B", "a", "A", "o", "h", "l", "v", "q")
+
+
 def make_checker(stream_type: str, symbol: str, max_future_ms: int) -> Checker:
     """Return check(payload, now_ms) -> sequencing key (raises Invalid / KeyError / ValueError)."""
+
+    dec = match_decimal
 
     def sym(d: dict) -> None:
         if d["s"] != symbol:
@@ -115,8 +149,8 @@ def make_checker(stream_type: str, symbol: str, max_future_ms: int) -> Checker:
             try:
                 e, t, p, q, i = d["E"], d["T"], d["p"], d["q"], d["t"]
                 if (type(e) is int and type(t) is int and 0 < e <= lim and 0 < t <= lim and d["s"] == symbol
-                        and type(p) is str and type(q) is str and float(p) > 0 and float(q) > 0
-                        and type(i) is int and type(d["m"]) is bool):
+                        and type(p) is str and type(q) is str and dec(p) and dec(q) and float(p) > 0 and float(q) > 0
+                        and type(i) is int and 0 <= i < LONG_LIMIT and type(d["m"]) is bool and _quote_fits(p, q)):
                     return i
             except (KeyError, TypeError, ValueError):
                 pass
@@ -127,8 +161,9 @@ def make_checker(stream_type: str, symbol: str, max_future_ms: int) -> Checker:
             try:
                 e, t, p, q, a, f, last = d["E"], d["T"], d["p"], d["q"], d["a"], d["f"], d["l"]
                 if (type(e) is int and type(t) is int and 0 < e <= lim and 0 < t <= lim and d["s"] == symbol
-                        and type(p) is str and type(q) is str and float(p) > 0 and float(q) > 0
-                        and type(a) is int and type(f) is int and type(last) is int and f <= last):
+                        and type(p) is str and type(q) is str and dec(p) and dec(q) and float(p) > 0 and float(q) > 0
+                        and type(a) is int and type(f) is int and type(last) is int and 0 <= f <= last < LONG_LIMIT
+                        and 0 <= a < LONG_LIMIT):
                     return a
             except (KeyError, TypeError, ValueError):
                 pass
@@ -148,6 +183,7 @@ def make_checker(stream_type: str, symbol: str, max_future_ms: int) -> Checker:
             for f in ("o", "h", "l", "c"):
                 _pos(k, f)
             _nonneg(k, "v")
+            _optional_decimals(k, "q", "V", "Q")
             if float(k["h"]) < float(k["l"]):
                 raise Invalid(IMPOSSIBLE, f"kline high {k['h']} < low {k['l']}")
             if type(k["x"]) is not bool:
@@ -157,8 +193,12 @@ def make_checker(stream_type: str, symbol: str, max_future_ms: int) -> Checker:
         def check(d: dict, now: int) -> Any:
             e = _time(d, "E", now + max_future_ms)
             sym(d)
+            _optional_decimals(d, *TICKER_DECIMALS)
             _pos(d, "c")
+            _pos(d, "o")
             _nonneg(d, "v")
+            if float(_decimal(d, "h")) < float(_decimal(d, "l")):
+                raise Invalid(IMPOSSIBLE, f"ticker high {d['h']} < low {d['l']}")
             return e
     elif stream_type == "bookTicker":
         def check(d: dict, now: int) -> Any:

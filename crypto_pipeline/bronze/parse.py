@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from crypto_pipeline.bronze import schemas
 from crypto_pipeline.lakehouse.tables import DEC, EVENT_TYPE_TABLE, QUARANTINE, TableDef
+from shared.decimals import JAVA_PATTERN
 from shared.envelope import SCHEMA_VERSION, Source
 
 LATE_MS = 10_000
@@ -68,8 +69,18 @@ def _missing(p, *names: str) -> list[tuple[Column, str]]:
     return [(p[n].isNull(), f"missing_field:{n}") for n in names]
 
 
+def _not_decimal(c: Column) -> Column:
+    """Not in the one decimal grammar (shared/decimals.py) the streaming service applies too; a string in it
+    always fits DEC, so the cast never turns it into null."""
+    return ~c.rlike(JAVA_PATTERN)
+
+
 def _bad_dec(p, *names: str) -> list[tuple[Column, str]]:
-    return [(p[n].isNotNull() & _dec(p[n]).isNull(), f"bad_decimal:{n}") for n in names]
+    return [(p[n].isNotNull() & _not_decimal(p[n]), f"bad_decimal:{n}") for n in names]
+
+
+def _negative_ids(p, *names: str) -> list[tuple[Column, str]]:
+    return [(p[n] < 0, f"negative_id:{n}") for n in names]
 
 
 def _mismatch(p) -> list[tuple[Column, str]]:
@@ -85,7 +96,7 @@ def _typed(table: str, p) -> tuple[list[Column], list[tuple[Column, str]], Colum
         cols = [p["t"].alias("trade_id"), price.alias("price"), qty.alias("quantity"), quote.alias("quote_quantity"),
                 p["T"].alias("trade_time_ms"), F.coalesce(p["E"], F.col("event_time_ms")).alias("event_time_ms"),
                 p["m"].alias("is_buyer_maker")]
-        rules = (_missing(p, "t", "p", "q", "T") + _bad_dec(p, "p", "q") + _mismatch(p)
+        rules = (_missing(p, "t", "p", "q", "T") + _bad_dec(p, "p", "q") + _mismatch(p) + _negative_ids(p, "t")
                  + [(price <= 0, "non_positive_price"), (qty <= 0, "non_positive_quantity"), (quote.isNull(), "quote_overflow")])
         return cols, rules, p["T"], F.when(~exact, F.lit(0.1)).otherwise(F.lit(0.0))
     if table == "agg_trades":
@@ -94,7 +105,7 @@ def _typed(table: str, p) -> tuple[list[Column], list[tuple[Column, str]], Colum
                 p["l"].alias("last_trade_id"), p["T"].alias("trade_time_ms"),
                 F.coalesce(p["E"], F.col("event_time_ms")).alias("event_time_ms"), p["m"].alias("is_buyer_maker")]
         rules = (_missing(p, "a", "p", "q", "f", "l", "T") + _bad_dec(p, "p", "q") + _mismatch(p)
-                 + [(price <= 0, "non_positive_price"), (qty <= 0, "non_positive_quantity"), (p["f"] > p["l"], "impossible:first_trade_id>last_trade_id")])
+                 + _negative_ids(p, "a", "f", "l") + [(price <= 0, "non_positive_price"), (qty <= 0, "non_positive_quantity"), (p["f"] > p["l"], "impossible:first_trade_id>last_trade_id")])
         return cols, rules, p["T"], F.lit(0.0)
     if table == "klines":
         k = p["k"]
@@ -106,11 +117,11 @@ def _typed(table: str, p) -> tuple[list[Column], list[tuple[Column, str]], Colum
                 k["L"].alias("last_trade_id"), k["x"].alias("is_closed"),
                 F.coalesce(p["E"], F.col("event_time_ms")).alias("event_time_ms")]
         rules = ([(k.isNull(), "missing_field:k")] + [(k[n].isNull(), f"missing_field:k.{n}") for n in ("t", "T", "i", "o", "h", "l", "c", "v", "n", "x")]
-                 + [(k[n].isNotNull() & _dec(k[n]).isNull(), f"bad_decimal:k.{n}") for n in ("o", "h", "l", "c", "v", "q", "V", "Q")]
+                 + [(k[n].isNotNull() & _not_decimal(k[n]), f"bad_decimal:k.{n}") for n in ("o", "h", "l", "c", "v", "q", "V", "Q")]
                  + [(F.col("event_time_ms").isNull() & p["E"].isNull(), "missing_field:E"), *_mismatch(p),
                     (F.least(o, h, lo, c) <= 0, "non_positive_price"), (_dec(k["v"]) < 0, "negative_volume"),
                     (h < lo, "impossible:high<low"), ((o > h) | (o < lo) | (c > h) | (c < lo), "impossible:open/close outside [low,high]"),
-                    (k["T"] < k["t"], "impossible:close_time<open_time")])
+                    (k["T"] < k["t"], "impossible:close_time<open_time"), (k["t"] < 0, "negative_id:k.t")])
         return cols, rules, k["t"], F.lit(0.0)
     if table == "tickers":
         kind = (F.when(p["e"] == "24hrTicker", "24h").when(p["e"] == "24hrMiniTicker", "mini")
@@ -123,7 +134,8 @@ def _typed(table: str, p) -> tuple[list[Column], list[tuple[Column, str]], Colum
                 *[_dec(p[k]).alias(n) for k, n in names], p["O"].alias("open_time_ms"), p["C"].alias("close_time_ms"),
                 p["F"].alias("first_trade_id"), p["L"].alias("last_trade_id"), p["n"].alias("trade_count")]
         rules = (_missing(p, "E", "c", "o", "h", "l", "v") + _bad_dec(p, *[k for k, _ in names]) + _mismatch(p)
-                 + [(F.least(_dec(p["c"]), _dec(p["o"])) <= 0, "non_positive_price"), (_dec(p["h"]) < _dec(p["l"]), "impossible:high<low")])
+                 + [(F.least(_dec(p["c"]), _dec(p["o"])) <= 0, "non_positive_price"), (_dec(p["h"]) < _dec(p["l"]), "impossible:high<low"),
+                    (_dec(p["v"]) < 0, "negative_volume")])
         return cols, rules, F.coalesce(p["E"], F.col("event_time_ms")), F.lit(0.0)
     if table == "depth":
         diff = F.col("event_type") == "depthUpdate"
@@ -133,14 +145,19 @@ def _typed(table: str, p) -> tuple[list[Column], list[tuple[Column, str]], Colum
         kind = F.when(diff, F.lit("diff")).otherwise(F.concat(F.lit("partial"), F.regexp_extract("stream", r"@depth(\d+)", 1)))
         cols = [kind.alias("kind"), last.alias("last_update_id"), F.when(diff, p["U"]).alias("first_update_id"),
                 p["E"].alias("event_time_ms"), bids.alias("bids"), asks.alias("asks")]
+        raw_bids, raw_asks = F.when(diff, p["b"]).otherwise(p["bids"]), F.when(diff, p["a"]).otherwise(p["asks"])
+        # a level is exactly [price, quantity], both in the decimal grammar (null-safe: a short level is bad too)
+        not_level = lambda a: F.exists(a, lambda x: F.coalesce((F.size(x) != 2) | _not_decimal(x[0]) | _not_decimal(x[1]), F.lit(True)))  # noqa: E731
         bad_level = lambda a: F.exists(a, lambda x: x["price"].isNull() | x["quantity"].isNull() | (x["price"] <= 0) | (x["quantity"] < 0))  # noqa: E731
-        rules = [(last.isNull(), "missing_field:update_id"), (bids.isNull() | asks.isNull(), "missing_field:levels"),
+        rules = [(last.isNull(), "missing_field:update_id"), (diff & p["U"].isNull(), "missing_field:U"),
+                 *_negative_ids(p, "U", "u", "lastUpdateId"), (bids.isNull() | asks.isNull(), "missing_field:levels"),
+                 (not_level(raw_bids) | not_level(raw_asks), "bad_decimal:level"),
                  (bad_level(bids) | bad_level(asks), "bad_level"), (diff & (p["U"] > p["u"]), "impossible:U>u"), *_mismatch(p)]
         return cols, rules, F.coalesce(p["E"], F.col("ingest_time_ms")), F.lit(0.0)
     if table == "book_ticker":
         names = [("b", "best_bid_price"), ("B", "best_bid_quantity"), ("a", "best_ask_price"), ("A", "best_ask_quantity")]
         cols = [p["u"].alias("update_id"), *[_dec(p[k]).alias(n) for k, n in names]]
-        rules = (_missing(p, "u", "b", "B", "a", "A") + _bad_dec(p, "b", "B", "a", "A") + _mismatch(p)
+        rules = (_missing(p, "u", "b", "B", "a", "A") + _bad_dec(p, "b", "B", "a", "A") + _mismatch(p) + _negative_ids(p, "u")
                  + [(F.least(*[_dec(p[k]) for k, _ in names]) < 0, "negative_price_or_quantity")])
         return cols, rules, F.col("ingest_time_ms"), F.lit(0.0)
     raise KeyError(table)

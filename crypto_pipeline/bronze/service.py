@@ -109,7 +109,7 @@ class WriterConfig:
         except ValueError as e:
             raise ValueError(f"bronze-writer: {e}") from None
         return cls(bootstrap=get("KAFKA_BOOTSTRAP_SERVERS"), pattern=get("BRONZE_TOPIC_PATTERN", r"^crypto_raw_.*"),
-                   s3_endpoint=get("S3_ENDPOINT"), access_key=get("MINIO_ROOT_USER"), secret_key=get("MINIO_ROOT_PASSWORD"),
+                   s3_endpoint=get("S3_ENDPOINT"), access_key=get("S3_ACCESS_KEY"), secret_key=get("S3_SECRET_KEY"),
                    bucket=get("MINIO_BUCKET"), dagster_url=get("DAGSTER_URL"),
                    health_host=get("BRONZE_WRITER_HOST", "127.0.0.1"), health_port=num("BRONZE_WRITER_PORT", "9110", int),
                    driver_memory=get("BRONZE_WRITER_DRIVER_MEMORY", "1g"),

@@ -26,11 +26,11 @@ def resources_from_env() -> dict:
         # BRONZE_TOPIC_PATTERN narrows which raw topics bronze reads (tests, staged roll-outs); default: all
         "kafka": KafkaResource(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
                                topic_pattern=os.environ.get("BRONZE_TOPIC_PATTERN", r"^crypto_raw_.*")),
-        "s3": S3Resource(endpoint=endpoint, access_key=EnvVar("MINIO_ROOT_USER"),
-                         secret_key=EnvVar("MINIO_ROOT_PASSWORD"), bucket=os.environ.get("MINIO_BUCKET", "lakehouse")),
+        # the pipeline's own S3 user (lakehouse bucket only), not MinIO's root: see docs/security.md
+        "s3": S3Resource(endpoint=endpoint, access_key=EnvVar("S3_ACCESS_KEY"),
+                         secret_key=EnvVar("S3_SECRET_KEY"), bucket=os.environ.get("MINIO_BUCKET", "lakehouse")),
         # batch runs (silver, a manual bronze_ingest) yield the CPU to the stream from their first instruction
-        "spark": pyspark_resource(endpoint, os.environ.get("MINIO_ROOT_USER", ""), os.environ.get("MINIO_ROOT_PASSWORD", ""),
-                                  background=True),
+        "spark": pyspark_resource(endpoint, EnvVar("S3_ACCESS_KEY"), EnvVar("S3_SECRET_KEY"), background=True),
         # one writer per bronze table across processes (the bronze-writer service and manual runs)
         "bronze_locks": BronzeLocksResource(host=EnvVar("DAGSTER_PG_HOST"), port=EnvVar.int("DAGSTER_PG_PORT"),
                                             user=EnvVar("DAGSTER_PG_USERNAME"), password=EnvVar("DAGSTER_PG_PASSWORD"),

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from dagster_pyspark import PySparkResource
+
+from shared.secrets import is_secret_name
+
+# pyspark hands every builder option to spark-submit as `--conf key=value`, i.e. to the JVM's command line,
+# which every local user can read in `ps`. These two never go there: start_session() sets them on the
+# running JVM's Hadoop configuration over py4j (an authenticated local socket) before any S3A file system
+# exists, so S3A's SimpleAWSCredentialsProvider finds them there.
+S3A_CREDENTIAL_KEYS = ("spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.secret.key")
 
 
 def default_jars_dir() -> str:
@@ -34,6 +45,7 @@ def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
         "spark.hadoop.fs.s3a.endpoint": s3_endpoint,
+        # credentials: only split off by local_session()/pyspark_resource(), never given to the builder
         "spark.hadoop.fs.s3a.access.key": access_key,
         "spark.hadoop.fs.s3a.secret.key": secret_key,
         "spark.hadoop.fs.s3a.path.style.access": "true",
@@ -45,39 +57,83 @@ def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str
     }
 
 
+class LakehouseSparkResource(PySparkResource):
+    """dagster-pyspark's resource whose S3 keys are separate fields (EnvVar in the code location, so the UI
+    shows the variable's name, never the value) and never part of ``spark_config``/the JVM's command line.
+    ``background``: the run's process drops its CPU priority before the Spark JVM starts (batch layers) —
+    the JVM inherits the niceness from its first instruction, so its start-up (class loading, JIT: several
+    CPU-seconds) no longer competes with the bronze stream; renicing afterwards came too late for it."""
+
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    background: bool = False
+
+    def setup_for_execution(self, context) -> None:
+        if self.background:
+            run_as_background(None)
+        self._spark_session = start_session(self.spark_config, self.s3_access_key, self.s3_secret_key)
+
+
 def pyspark_resource(s3_endpoint: str, access_key: str, secret_key: str, jars_dir: str | None = None,
                      master: str = "local[2]", driver_memory: str = "2g", shuffle_partitions: int = 4,
-                     extra_conf: dict[str, str] | None = None, background: bool = False):
-    """dagster-pyspark's PySparkResource configured for Hudi on S3A with the locally installed jars.
-    ``background``: the run's process drops its CPU priority before the Spark JVM starts (batch layers)."""
-    from dagster_pyspark import PySparkResource
+                     extra_conf: dict[str, str] | None = None, background: bool = False) -> LakehouseSparkResource:
+    """The Spark resource for Hudi on S3A with the locally installed jars. ``access_key``/``secret_key``: plain
+    strings or ``dg.EnvVar`` (resolved when the run starts)."""
+    conf = {**spark_conf(jars_dir or default_jars_dir(), s3_endpoint, "", "", master, driver_memory,
+                         shuffle_partitions), **(extra_conf or {})}
+    public, _ = split_credentials(conf)
+    return LakehouseSparkResource(spark_config=public, s3_access_key=access_key, s3_secret_key=secret_key,
+                                  background=background)
 
-    class BackgroundPySparkResource(PySparkResource):
-        """Why before the session: the JVM is a child of this process and inherits its niceness from its first
-        instruction, so its start-up (class loading, JIT: several CPU-seconds) no longer competes with the
-        bronze stream at full priority; renicing afterwards (:func:`run_as_background`) came too late for it."""
 
-        def setup_for_execution(self, context) -> None:
-            run_as_background(None)
-            super().setup_for_execution(context)
+def split_credentials(conf: dict[str, str]) -> tuple[dict[str, str], tuple[str, str]]:
+    """(conf without the S3A keys, (access key, secret key)) — the keys go to the JVM separately."""
+    public = {k: v for k, v in conf.items() if k not in S3A_CREDENTIAL_KEYS}
+    return public, (conf.get(S3A_CREDENTIAL_KEYS[0], ""), conf.get(S3A_CREDENTIAL_KEYS[1], ""))
 
+
+@contextmanager
+def _environment_without_secrets() -> Iterator[None]:
+    """The JVM is a child of this process and inherits its environment; a Dagster run's process holds the
+    Dagster database password and the S3 keys, which the JVM needs neither of (it gets the S3 keys over py4j)."""
+    removed = {k: os.environ.pop(k) for k in list(os.environ)
+               if is_secret_name(k) and not k.startswith(("PYSPARK_", "SPARK_"))}  # Spark's own handshake stays
+    try:
+        yield
+    finally:
+        os.environ.update(removed)
+
+
+def start_session(conf: dict[str, str], access_key: str = "", secret_key: str = "", app_name: str | None = None):
+    """Start (or reuse) the SparkSession for ``conf`` (no credentials in it) and give its Hadoop configuration
+    the S3 keys. Nothing secret reaches the JVM's argv or environment."""
+    from pyspark.sql import SparkSession
+
+    leaked = [k for k in conf if k in S3A_CREDENTIAL_KEYS]
+    if leaked:
+        raise ValueError(f"spark conf {leaked[0]!r} would put a credential on the JVM's command line; "
+                         "pass it as access_key/secret_key")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, never the machine's public interface
-    conf = {**spark_conf(jars_dir or default_jars_dir(), s3_endpoint, access_key, secret_key, master, driver_memory,
-                         shuffle_partitions), **(extra_conf or {})}
-    return (BackgroundPySparkResource if background else PySparkResource)(spark_config=conf)
+    builder = SparkSession.builder
+    if app_name:
+        builder = builder.appName(app_name)
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    with _environment_without_secrets():
+        session = builder.getOrCreate()
+    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+    if access_key and secret_key:
+        hadoop.set("fs.s3a.access.key", access_key)
+        hadoop.set("fs.s3a.secret.key", secret_key)
+    return session
 
 
 def local_session(conf: dict[str, str], app_name: str = "crypto-pipeline"):
-    """A SparkSession from spark_conf() outside a Dagster run (tests, benchmarks, ad-hoc jobs)."""
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, never the machine's public interface
-    builder = SparkSession.builder.appName(app_name)
-    for k, v in conf.items():
-        builder = builder.config(k, v)
-    return builder.getOrCreate()
+    """A SparkSession from spark_conf() outside a Dagster run (tests, benchmarks, ad-hoc jobs); the S3A keys in
+    ``conf`` are applied through :func:`start_session`, not the command line."""
+    public, (access_key, secret_key) = split_credentials(conf)
+    return start_session(public, access_key, secret_key, app_name)
 
 
 def run_as_background(spark, niceness: int | None = None) -> int:

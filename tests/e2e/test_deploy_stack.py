@@ -16,6 +16,19 @@ import pytest
 
 from infra.local_stack import free_port
 from shared.settings import PORT_ENV_VARS, ROOT
+from tests.e2e.process_secrets import secret_sightings
+
+# which program (with its children: Dagster's run workers and their Spark JVMs) may hold which secret, in its
+# environment only; any other sighting — a command line, another program, a process outside the stack — fails
+ALLOWED_HOLDERS = {
+    "MINIO_ROOT_PASSWORD": {"minio"},
+    "MINIO_PIPELINE_PASSWORD": {"dagster-daemon", "bronze-writer"},
+    "POSTGRES_DAGSTER_PASSWORD": {"dagster-daemon", "dagster-webserver", "bronze-writer"},  # + the writer locks
+    "SERVING_WRITER_PASSWORD": {"dagster-daemon", "serving-ticker"},
+    "SERVING_READER_PASSWORD": {"dashboard"},
+    "SIMULATOR_CONTROL_TOKEN": {"simulator"},
+    "POSTGRES_PASSWORD": set(),  # the superuser's: deploy's provisioning only
+}
 
 
 
@@ -83,8 +96,42 @@ def bronze_check_status(env: dict) -> dict[str, str]:
             for n in nodes if n["groupName"] == "bronze" for c in n["assetChecksOrError"].get("checks") or []}
 
 
-def run(cmd: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / cmd)], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+def run(cmd: str, env: dict, timeout: float = 600, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / cmd), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def assert_secrets_where_they_belong(base: Path) -> None:
+    sightings = secret_sightings(base / "var", base / ".env")
+    assert any(name == "MINIO_PIPELINE_PASSWORD" for name, *_ in sightings)  # the scan sees the stack
+    wrong = [s for s in sightings
+             if s[1] == "cmdline" or s[2] not in ALLOWED_HOLDERS.get(s[0], {s[2]}) or s[2] is None]
+    assert wrong == [], f"secrets visible where they do not belong (name, where, program, pid, process): {wrong}"
+    spark_jvms = [s for s in sightings if s[4] == "java" and s[2] in ("dagster-daemon", "bronze-writer")]
+    assert spark_jvms == [], spark_jvms  # the Spark JVM gets its S3 keys over py4j, not its environment
+
+
+def assert_rotation_applied(base: Path, env: dict, old: dict[str, str]) -> None:
+    import psycopg
+    from minio import Minio
+    from minio.error import S3Error
+
+    from infra.credentials import read_env_file
+    from shared.settings import load_stack_settings
+
+    new = read_env_file(base / ".env")
+    s = load_stack_settings(env=env)
+    for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "MINIO_PIPELINE_PASSWORD", "POSTGRES_DAGSTER_PASSWORD",
+                 "SIMULATOR_CONTROL_TOKEN"):
+        assert new[name] != old[name], name
+    for user, pw_key in (("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"), ("MINIO_PIPELINE_USER", "MINIO_PIPELINE_PASSWORD")):
+        Minio(f"{s.bind_host}:{s.minio.port}", new[user], new[pw_key], secure=False).bucket_exists(s.minio.bucket)
+        with pytest.raises(S3Error):
+            Minio(f"{s.bind_host}:{s.minio.port}", old[user], old[pw_key], secure=False).bucket_exists(s.minio.bucket)
+    for user, pw_key, db in (("POSTGRES_USER", "POSTGRES_PASSWORD", "postgres"),
+                             ("POSTGRES_DAGSTER_USER", "POSTGRES_DAGSTER_PASSWORD", s.postgres.dagster_db)):
+        psycopg.connect(host=s.bind_host, port=s.postgres.port, user=new[user], password=new[pw_key], dbname=db).close()
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(host=s.bind_host, port=s.postgres.port, user=old[user], password=old[pw_key], dbname=db)
 
 
 def test_deploy_monitor_stop(isolated_env):
@@ -126,6 +173,24 @@ def test_deploy_monitor_stop(isolated_env):
             break
         time.sleep(10)
     assert len(status) >= 13 and set(status.values()) == {"SUCCEEDED"}, status
+
+    # with every service up and the bronze-writer's Spark JVM running: no secret where it does not belong
+    assert_secrets_where_they_belong(base)
+
+    # rotation: new secrets everywhere, old ones refused, data keeps flowing, still nothing where it does not belong
+    from infra.credentials import read_env_file
+
+    before = read_env_file(base / ".env")
+    rot = run("deploy.sh", env, 600, "--rotate-credentials")
+    assert rot.returncode == 0, rot.stdout[-3000:] + rot.stderr[-3000:]
+    assert "rotated" in rot.stdout and "all services healthy" in rot.stdout
+    assert not any(v in rot.stdout + rot.stderr for v in read_env_file(base / ".env").values() if len(v) > 16)
+    assert_rotation_applied(base, env, before)
+    deadline, n = time.monotonic() + 420, len(bronze_trade_commits(base, env))
+    while time.monotonic() < deadline and len(bronze_trade_commits(base, env)) <= n:
+        time.sleep(5)
+    assert len(bronze_trade_commits(base, env)) > n, "no bronze commit after rotating the credentials"
+    assert_secrets_where_they_belong(base)
 
     stop = run("stop.sh", env, timeout=300)
     assert stop.returncode == 0, stop.stdout + stop.stderr

@@ -1,6 +1,9 @@
-"""Spark (pyspark's jars) + Hudi bundle + S3A from the installer's local jar folder, against MinIO."""
+"""Spark (pyspark's jars) + Hudi bundle + S3A from the installer's local jar folder, against MinIO, as the
+pipeline's bucket-only S3 user whose secret never reaches the JVM's command line or environment."""
+import os
 from decimal import Decimal
 
+import psutil
 import pytest
 
 from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
@@ -9,10 +12,29 @@ from crypto_pipeline.resources.spark import default_jars_dir, local_session, spa
 @pytest.fixture(scope="module")
 def spark(minio_stack):
     s, c = minio_stack.settings, minio_stack.creds
-    session = local_session(spark_conf(default_jars_dir(), s.s3_endpoint, c.minio_user, c.minio_password,
-                                       master="local[2]", driver_memory="1g", shuffle_partitions=2))
+    # a Dagster run's process holds its storage password; the JVM it starts must not inherit it
+    os.environ["DAGSTER_PG_PASSWORD"] = c.dagster_pg_password
+    try:
+        session = local_session(spark_conf(default_jars_dir(), s.s3_endpoint, c.pipeline_s3_user,
+                                           c.pipeline_s3_password, master="local[2]", driver_memory="1g",
+                                           shuffle_partitions=2))
+    finally:
+        del os.environ["DAGSTER_PG_PASSWORD"]
     yield session
     session.stop()
+
+
+def test_no_secret_on_the_jvm_command_line_or_in_its_environment(spark, minio_stack):
+    c = minio_stack.creds
+    jvm = psutil.Process(int(spark._jvm.java.lang.ProcessHandle.current().pid()))
+    cmdline = "\0".join(jvm.cmdline())
+    environ = "\0".join(f"{k}={v}" for k, v in jvm.environ().items())
+    assert "org.apache.spark.deploy.SparkSubmit" in cmdline  # it is the driver JVM
+    for secret in (c.pipeline_s3_password, c.dagster_pg_password, c.minio_password):
+        assert secret not in cmdline and secret not in environ
+    assert "fs.s3a.secret.key" not in cmdline
+    # and yet S3A has the key (the round trip below uses it too)
+    assert spark.sparkContext._jsc.hadoopConfiguration().get("fs.s3a.secret.key") == c.pipeline_s3_password
 
 
 def test_hudi_table_on_s3a_round_trip_and_idempotent_upsert(spark, minio_stack):

@@ -4,6 +4,7 @@ so tests sharing the session broker never read each other's topics."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ def symbols_yaml(tmp_path: Path, symbols: dict[str, list[str]], name: str = "sym
 
 
 def start_sim(rates: dict[str, float], **kw):
+    # guarded like the deploy stack's simulator; tests reach /_sim through the handle, which carries the token
+    kw.setdefault("control_token", secrets.token_urlsafe(16))
     return run_in_thread(SimConfig(symbols=[SymbolSpec.default(s, rate=r) for s, r in rates.items()], **kw))
 
 

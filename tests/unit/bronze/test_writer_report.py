@@ -105,8 +105,8 @@ def test_health_is_unhealthy_while_starting_stale_or_after_a_retention_loss():
 
 
 def test_settings_name_the_bad_variable():
-    base = {"KAFKA_BOOTSTRAP_SERVERS": "k:1", "S3_ENDPOINT": "http://s", "MINIO_ROOT_USER": "u",
-            "MINIO_ROOT_PASSWORD": "p", "MINIO_BUCKET": "b", "DAGSTER_URL": "http://d"}
+    base = {"KAFKA_BOOTSTRAP_SERVERS": "k:1", "S3_ENDPOINT": "http://s", "S3_ACCESS_KEY": "u",
+            "S3_SECRET_KEY": "p", "MINIO_BUCKET": "b", "DAGSTER_URL": "http://d"}
     cfg = WriterConfig.from_env(base)
     assert cfg.loop.fast_interval_s == 5 and cfg.health_port == 9110 and not cfg.accept_data_loss
     with pytest.raises(ValueError, match="BRONZE_FAST_INTERVAL_S='soon'"):

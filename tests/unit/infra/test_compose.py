@@ -10,7 +10,7 @@ from shared.settings import ENV_OVERRIDES, ROOT, load_stack_settings
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 REQUIRED = {"kafka", "minio", "postgres", "spark-master", "spark-worker", "dagster-webserver", "dagster-daemon",
-            "simulator", "streaming", "serving-migrate", "serving-ticker", "dashboard"}
+            "simulator", "streaming", "provision", "serving-ticker", "dashboard", "bronze-writer"}
 
 
 def test_every_required_service_is_present_with_a_healthcheck():
@@ -46,3 +46,28 @@ def test_every_variable_compose_interpolates_is_a_native_setting_or_generated_cr
 
 def _get(settings, section, field):
     return getattr(settings if section is None else getattr(settings, section), field)
+
+
+def _interpolated(value) -> set[str]:
+    return set(re.findall(r"\$\{(\w+)", str(value)))
+
+
+def test_every_credential_is_guarded_and_given_only_to_its_container():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for var in GENERATED:
+        for m in re.finditer(r"(?<!\$)\$\{%s([^}]*)\}" % var, text):
+            assert m.group(1).startswith(":?"), f"${{{var}{m.group(1)}}}: an incomplete .env must stop compose"
+    holders = {}
+    for name, svc in SERVICES.items():
+        for value in (svc.get("environment") or {}).values():
+            for var in _interpolated(value) & set(GENERATED):
+                holders.setdefault(var, set()).add(name)
+    assert holders["MINIO_ROOT_PASSWORD"] == {"minio"}
+    assert holders["POSTGRES_PASSWORD"] == {"postgres"}
+    assert holders["MINIO_PIPELINE_PASSWORD"] == {"dagster-daemon", "bronze-writer"}
+    assert holders["POSTGRES_DAGSTER_PASSWORD"] == {"dagster-webserver", "dagster-daemon", "bronze-writer"}
+    assert holders["SERVING_WRITER_PASSWORD"] == {"dagster-daemon", "serving-ticker"}
+    assert holders["SERVING_READER_PASSWORD"] == {"dashboard"}
+    assert holders["SIMULATOR_CONTROL_TOKEN"] == {"simulator"}
+    # the whole .env goes to the one-shot provisioning (the admin) only
+    assert [n for n, svc in SERVICES.items() if "env_file" in svc] == ["provision"]

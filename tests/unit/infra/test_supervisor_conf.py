@@ -1,19 +1,21 @@
-"""The rendered supervisord config: restart policies, ordered priorities, logs, and no secret in the file."""
+"""The rendered supervisord config: restart policies, ordered priorities, logs, and each program's secrets only
+in its own section (supervisord's environment, which every child inherits, holds none)."""
 import configparser
+import stat
 
 from infra.credentials import ensure_credentials
 from infra.layout import Layout
 from infra.services import build_specs
-from infra.supervisor import render_conf, secret_env
+from infra.supervisor import render_conf, write_conf
 from shared.settings import load_stack_settings
 
 
-def test_conf_has_restart_policies_and_keeps_secrets_out(tmp_path):
+def test_conf_has_restart_policies_and_each_programs_secrets_only(tmp_path):
     layout = Layout(var=tmp_path / "var")
     creds, _ = ensure_credentials(tmp_path / ".env")
     specs = build_specs(layout, load_stack_settings(env={}), creds)
     text = render_conf(layout, specs)
-    assert creds.postgres_password not in text and creds.minio_password not in text
+    assert creds.postgres_password not in text  # the superuser's password is deploy's only
     cp = configparser.RawConfigParser()
     cp.read_string(text)
     programs = {s.split(":", 1)[1] for s in cp.sections() if s.startswith("program:")}
@@ -23,5 +25,19 @@ def test_conf_has_restart_policies_and_keeps_secrets_out(tmp_path):
         assert sec["autorestart"] == "true" and sec["stdout_logfile"].endswith(f"{name}.log")
     # storage starts before Dagster, Dagster stops before storage
     assert int(cp["program:postgres"]["priority"]) < int(cp["program:dagster-webserver"]["priority"])
-    assert "%(ENV_MINIO_ROOT_PASSWORD)s" in cp["program:minio"]["environment"]
-    assert secret_env(specs)["MINIO_ROOT_PASSWORD"] == creds.minio_password
+    sections = {n: cp[f"program:{n}"].get("environment", "") for n in programs}
+    holders = {secret: sorted(n for n, env in sections.items() if secret in env)
+               for secret in (creds.minio_password, creds.pipeline_s3_password, creds.dagster_pg_password)}
+    assert holders[creds.minio_password] == ["minio"]
+    assert holders[creds.pipeline_s3_password] == ["dagster-daemon"]  # the webserver only enqueues runs
+    assert holders[creds.dagster_pg_password] == ["dagster-daemon", "dagster-webserver"]
+    assert "umask=077" in text
+
+
+def test_conf_file_is_private_from_its_first_byte(tmp_path, monkeypatch):
+    layout = Layout(var=tmp_path / "var")
+    creds, _ = ensure_credentials(tmp_path / ".env")
+    monkeypatch.setattr("os.umask", lambda m: 0)  # even a permissive umask must not matter
+    path = write_conf(layout, build_specs(layout, load_stack_settings(env={}), creds))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
