@@ -19,7 +19,9 @@ def test_dashboard_gets_its_port_and_only_the_reader_password(tmp_path):
     secrets = {creds.postgres_password, creds.minio_password, creds.serving_writer_password}
     assert not secrets & set(dash.env.values())
     assert not any("SERVING_READER_PASSWORD" in s.env for n, s in specs.items() if n != "dashboard")
-    assert creds.serving_reader_password not in render_conf(layout, list(specs.values()))
+    # supervisord's (0600) config holds each program's own secrets: the reader's only in the dashboard's section
+    sections = render_conf(layout, list(specs.values())).split("[program:")
+    assert [sec.split("]", 1)[0] for sec in sections if creds.serving_reader_password in sec] == ["dashboard"]
     assert specs["postgres"].priority < dash.priority
 
 

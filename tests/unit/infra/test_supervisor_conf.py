@@ -27,10 +27,14 @@ def test_conf_has_restart_policies_and_each_programs_secrets_only(tmp_path):
     assert int(cp["program:postgres"]["priority"]) < int(cp["program:dagster-webserver"]["priority"])
     sections = {n: cp[f"program:{n}"].get("environment", "") for n in programs}
     holders = {secret: sorted(n for n, env in sections.items() if secret in env)
-               for secret in (creds.minio_password, creds.pipeline_s3_password, creds.dagster_pg_password)}
+               for secret in (creds.minio_password, creds.pipeline_s3_password, creds.dagster_pg_password,
+                              creds.serving_writer_password, creds.serving_reader_password)}
     assert holders[creds.minio_password] == ["minio"]
-    assert holders[creds.pipeline_s3_password] == ["dagster-daemon"]  # the webserver only enqueues runs
-    assert holders[creds.dagster_pg_password] == ["dagster-daemon", "dagster-webserver"]
+    # the webserver only enqueues runs; the bronze-writer writes bronze and takes the writer locks in Dagster's db
+    assert holders[creds.pipeline_s3_password] == ["bronze-writer", "dagster-daemon"]
+    assert holders[creds.dagster_pg_password] == ["bronze-writer", "dagster-daemon", "dagster-webserver"]
+    assert holders[creds.serving_writer_password] == ["dagster-daemon", "serving-ticker"]
+    assert holders[creds.serving_reader_password] == ["dashboard"]
     assert "umask=077" in text
 
 
