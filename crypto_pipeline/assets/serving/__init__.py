@@ -4,7 +4,7 @@
 serving database as pipeline_writer)."""
 from dagster import AssetSpec, Definitions
 
-from crypto_pipeline.assets.serving.assets import SERVING_ASSETS, serving_automation
+from crypto_pipeline.assets.serving.assets import SERVING_ASSETS
 from crypto_pipeline.resources.serving import serving_database_from_env
 
 
@@ -17,5 +17,5 @@ latest_ticker = AssetSpec(
 
 
 def serving_definitions() -> Definitions:
-    return Definitions(assets=[*SERVING_ASSETS, latest_ticker], sensors=[serving_automation],
+    return Definitions(assets=[*SERVING_ASSETS, latest_ticker],
                        resources={"serving_db": serving_database_from_env()})

@@ -2,10 +2,12 @@
 time recorded in `sync_state` (serving/lakehouse.py), in one PostgreSQL transaction per table.
 
 They follow their upstream with `AutomationCondition.eager()` (like silver_indicators follows
-silver_ohlcv): requested when an upstream asset is materialised, never while one is in progress."""
+silver_ohlcv): requested when an upstream asset is materialised, never while one is in progress. The
+`silver_automation` sensor evaluates them (crypto_pipeline/assets/silver/automation.py), so a sync joins
+the run of the upstream it follows."""
 
-from dagster import (AssetExecutionContext, AssetKey, AssetSelection, AssetsDefinition, AutomationCondition,
-                     AutomationConditionSensorDefinition, DefaultSensorStatus, MaterializeResult, MetadataValue, asset)
+from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, AutomationCondition, MaterializeResult,
+                     MetadataValue, asset)
 from dagster_pyspark import PySparkResource
 
 from crypto_pipeline.resources.s3 import S3Resource
@@ -66,7 +68,3 @@ def _gold_asset(table: GoldTable) -> AssetsDefinition:
 
 
 SERVING_ASSETS = [serving_candles, *[_gold_asset(t) for t in GOLD_TABLES]]
-
-serving_automation = AutomationConditionSensorDefinition(
-    "serving_automation", target=AssetSelection.groups(GROUP), default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30, description="Evaluates the serving assets' eager() conditions every 30 s.")

@@ -17,9 +17,12 @@ from crypto_pipeline.assets.silver.ohlcv import silver_ohlcv
 from crypto_pipeline.resources.s3 import S3Resource
 
 # Dagster's implicit default_automation_condition_sensor starts STOPPED; this one is on from the first deploy.
+# It also evaluates the serving group: assets requested in one tick share one run, so silver_ohlcv ->
+# silver_indicators -> serving_candles run back to back in one process and Spark session (a separate
+# sensor meant a second run, a second JVM start and a sensor hop: serving lag beyond a minute).
 silver_automation = AutomationConditionSensorDefinition(
-    "silver_automation", target=AssetSelection.groups("silver"), default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30, description="Evaluates the silver assets' eager() conditions every 30 s.")
+    "silver_automation", target=AssetSelection.groups("silver", "serving"), default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30, description="Evaluates the silver and serving assets' automation conditions every 30 s.")
 
 _COMPLETED = re.compile(r"^(\d+)_(\d+)\.(commit|deltacommit|replacecommit)$")
 

@@ -19,3 +19,12 @@ def test_serving_assets_are_in_the_code_location():
 
     keys = {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
     assert {"serving_candles", "serving_gold_risk", "serving_gold_signals", "serving_latest_ticker"} <= keys
+
+
+def test_one_automation_sensor_evaluates_silver_and_serving_so_a_sync_joins_its_upstreams_run():
+    from crypto_pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
+    sensor = repo.get_sensor_def("silver_automation")
+    targeted = {k.to_user_string() for k in sensor.asset_selection.resolve(repo.asset_graph)}
+    assert {"silver_ohlcv", "silver_indicators", "serving_candles", "serving_gold_risk"} <= targeted
