@@ -127,27 +127,33 @@ def bench_candles(base: str, pid: int, connections: int, duration: int) -> None:
 
 
 def bench_page(playwright, base: str, loads: int) -> None:
-    ctx = launch(playwright)
     fcp, ready = [], []
-    for _ in range(loads):
-        page = ctx.new_page()
-        page.goto(f"{base}/?symbol=BTCUSDT&interval=1m")
-        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
-        fcp.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
-        ready.append(page.evaluate("performance.now()"))
-        page.close()
-    ctx.close()
+    with launch(playwright) as ctx:
+        for _ in range(loads):
+            page = ctx.new_page()
+            page.goto(f"{base}/?symbol=BTCUSDT&interval=1m")
+            page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+            fcp.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
+            ready.append(page.evaluate("performance.now()"))
+            page.close()
     print(f"\n## page ({loads} fresh loads, 1440 1m candles)\n"
           f"first contentful paint ms: median {statistics.median(fcp):.0f}, max {max(fcp):.0f}; "
           f"all panels loaded and chart drawn ms: median {statistics.median(ready):.0f}, max {max(ready):.0f}")
 
 
 def bench_live(playwright, base: str, writer, updates: int, pid: int) -> None:
-    ctx = launch(playwright)
-    page = ctx.new_page()
-    page.goto(f"{base}/?symbol=BTCUSDT&interval=1m")
-    page.wait_for_selector("body[data-ready='1']")
-    page.wait_for_selector("#live.on")
+    with launch(playwright) as ctx:
+        page = ctx.new_page()
+        page.goto(f"{base}/?symbol=BTCUSDT&interval=1m")
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_selector("#live.on")
+        lat, m = _live_updates(page, writer, updates, pid)
+    print(f"\n## live update: row committed -> drawn ({updates} updates)\n"
+          f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms, max {max(lat):.0f} ms "
+          f"(service CPU {m.cpu:.1f} %, RSS {m.rss / 2**20:.0f} MiB)")
+
+
+def _live_updates(page, writer, updates: int, pid: int) -> tuple[list[float], ProcessMeter]:
     base_price = page.evaluate("dash.lastBar.close")
     lat = []
     with ProcessMeter(pid) as m:
@@ -163,10 +169,7 @@ def bench_live(playwright, base: str, writer, updates: int, pid: int) -> None:
             drawn = page.evaluate(f"dash.drawn.find(d => d.price === {price}).wall")
             lat.append(drawn - committed)
             time.sleep(0.1)
-    ctx.close()
-    print(f"\n## live update: row committed -> drawn ({updates} updates)\n"
-          f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms, max {max(lat):.0f} ms "
-          f"(service CPU {m.cpu:.1f} %, RSS {m.rss / 2**20:.0f} MiB)")
+    return lat, m
 
 
 def main() -> int:

@@ -2,8 +2,10 @@
 profile per session, screenshots under var/test-artifacts/dashboard."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from infra.layout import Layout
@@ -18,12 +20,18 @@ def chromium_path() -> str | None:
     return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
 
 
-def launch(playwright, color_scheme: str = "dark"):
-    """A persistent context on a new, empty --user-data-dir (Playwright passes --headless)."""
+@contextlib.contextmanager
+def launch(playwright, color_scheme: str = "dark") -> Iterator:
+    """A persistent context on a new, empty --user-data-dir (Playwright passes --headless), removed after."""
     profile = tempfile.mkdtemp(prefix="cdp-chromium-")
-    return playwright.chromium.launch_persistent_context(
+    ctx = playwright.chromium.launch_persistent_context(
         profile, executable_path=chromium_path(), args=FLAGS, headless=True,
         viewport={"width": 1440, "height": 900}, color_scheme=color_scheme)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def screenshot(page, name: str) -> Path:

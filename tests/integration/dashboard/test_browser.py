@@ -31,10 +31,8 @@ def browser():
         pytest.fail("chromium not installed: ./test.sh installs it (infra/install.py --with-test-tools)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        ctx = launch(p)
+    with sync_playwright() as p, launch(p) as ctx:
         yield ctx
-        ctx.close()
 
 
 @pytest.fixture()
