@@ -158,7 +158,7 @@ def rotate(layout: Layout) -> None:
         raise DeployError("--rotate-credentials changes the passwords inside the running services: start the stack "
                           "with ./deploy.sh first (or, with the stack stopped and its data deleted by ./cleanup.sh, "
                           "delete .env: the next deploy generates new credentials)")
-    names = rotate_credentials(layout, load_stack_settings())
+    names = rotate_credentials(layout.env_file, load_stack_settings())
     say(f"rotated {', '.join(names)} in {layout.env_file}; applying them to the services")
 
 

@@ -7,10 +7,11 @@ provisioning sets the new passwords of Dagster's role and the pipeline's MinIO u
 cluster id stay."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 
 from infra.credentials import GENERATED, load_credentials
-from infra.layout import Layout
 from infra.private_files import write_private
 from infra.provision import ensure_login_role
 from shared.secrets import is_secret_name
@@ -19,17 +20,17 @@ from shared.settings import StackSettings
 ROTATED = tuple(k for k in GENERATED if is_secret_name(k))
 
 
-def rotate_credentials(layout: Layout, settings: StackSettings) -> list[str]:
+def rotate_credentials(env_file: Path, settings: StackSettings) -> list[str]:
     """Generate new secrets, apply the superuser's, rewrite .env. Returns the names rotated (never values)."""
-    old = load_credentials(layout.env_file)
+    old = load_credentials(env_file)
     new = {k: GENERATED[k]() for k in ROTATED}
     with psycopg.connect(host=settings.bind_host, port=settings.postgres.port, user=old.postgres_user,
                          password=old.postgres_password, dbname="postgres", autocommit=True, connect_timeout=5) as conn:
         ensure_login_role(conn, old.postgres_user, new["POSTGRES_PASSWORD"])
     lines = []
-    for line in layout.env_file.read_text().splitlines():  # same order and comments, new values
+    for line in env_file.read_text().splitlines():  # same order and comments, new values
         name = line.split("=", 1)[0].strip()
         lines.append(f"{name}={new.pop(name)}" if name in new and not line.lstrip().startswith("#") else line)
     lines += [f"{k}={v}" for k, v in new.items()]  # (none: load_credentials required them all)
-    write_private(layout.env_file, "\n".join(lines) + "\n")
+    write_private(env_file, "\n".join(lines) + "\n")
     return list(ROTATED)

@@ -174,7 +174,8 @@ def test_forged_kafka_records_are_quarantined_by_bronze(kafka_stack, spark):
     """What a local process could write into a raw topic without passing the streaming service."""
     boot = kafka_stack.settings.kafka_bootstrap
     topic = f"crypto_raw_forged{int(time.time())}"
-    AdminClient({"bootstrap.servers": boot}).create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
+    admin = AdminClient({"bootstrap.servers": boot})  # held: a collected client cancels its futures
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
     now = int(time.time() * 1000)
     payloads = draw(hostile_payload(now, GRAMMAR_KINDS), N_HOSTILE)
     garbage = draw(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
