@@ -132,13 +132,5 @@ def _frame(spark: SparkSession, df: pd.DataFrame, schema: str) -> DataFrame:
     return out.select(*[F.when(~F.isnan(c), F.col(c)).alias(c) if c in doubles else F.col(c) for c in out.columns])
 
 
-def counts(spark: SparkSession, path: str, starts: dict[str, int], by: list[str], final_only: bool) -> dict:
-    """Row counts per ``by`` in a table at each interval of ``starts`` from its start (for the checks)."""
-    if not starts or not hudi.table_exists(spark, path):
-        return {}
-    df = _slice(spark, path, starts, final_only)
-    return {tuple(r[c] for c in by): r["count"] for r in df.groupBy(*by).count().collect()}
-
-
 def as_int(a) -> np.ndarray:
     return np.asarray(a, dtype=np.int64)

@@ -107,7 +107,8 @@ def _metadata(table: str, run: TableRun, settings: GoldSettings, bucket: str) ->
     meta = {"path": gold_path(bucket, table), "skipped_no_new_silver_commits": run.skipped,
             "silver_commits": f"({run.begin}, {run.end}]", "full_rebuild": run.full,
             "series_recomputed": run.targets, "rows_computed": run.rows_computed, "rows_written": run.rows_written,
-            "rows_deleted": run.rows_deleted, "latest_bar_ms": MetadataValue.json(run.latest_bar_ms)}
+            "rows_deleted": run.rows_deleted, "latest_bar_ms": MetadataValue.json(run.latest_bar_ms),
+            "seconds_to_commit": run.seconds}
     if table in (RISK, CORRELATION, PORTFOLIO):
         meta["windows"] = MetadataValue.json({k: list(v) for k, v in settings.windows.items()})
     if table == ANOMALIES:
