@@ -25,11 +25,18 @@ def default_jars_dir() -> str:
     return str(Layout().spark_jars_dir)
 
 
-def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str,
-               master: str, driver_memory: str, shuffle_partitions: int) -> dict[str, str]:
-    jars = sorted(str(p) for p in Path(jars_dir).glob("*.jar"))
+def require_hudi(jars: list[str], jars_dir: str) -> None:
     if not any("hudi-spark" in j for j in jars):
         raise FileNotFoundError(f"no Hudi bundle in {jars_dir}; run ./infra/bootstrap.sh (or ./deploy.sh) to install the Spark jars")
+
+
+def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str,
+               master: str, driver_memory: str, shuffle_partitions: int, require_jars: bool = True) -> dict[str, str]:
+    """``require_jars=False``: build the conf even when the jars are not installed yet (a code location must load
+    without them; the resource checks again when a run starts its session)."""
+    jars = sorted(str(p) for p in Path(jars_dir).glob("*.jar"))
+    if require_jars:
+        require_hudi(jars, jars_dir)
     return {
         "spark.master": master,
         "spark.driver.memory": driver_memory,
@@ -69,6 +76,8 @@ class LakehouseSparkResource(PySparkResource):
     background: bool = False
 
     def setup_for_execution(self, context) -> None:
+        jars = [j for j in self.spark_config.get("spark.jars", "").split(",") if j]
+        require_hudi(jars, str(Path(jars[0]).parent) if jars else default_jars_dir())
         if self.background:
             run_as_background(None)
         self._spark_session = start_session(self.spark_config, self.s3_access_key, self.s3_secret_key)
@@ -80,7 +89,7 @@ def pyspark_resource(s3_endpoint: str, access_key: str, secret_key: str, jars_di
     """The Spark resource for Hudi on S3A with the locally installed jars. ``access_key``/``secret_key``: plain
     strings or ``dg.EnvVar`` (resolved when the run starts)."""
     conf = {**spark_conf(jars_dir or default_jars_dir(), s3_endpoint, "", "", master, driver_memory,
-                         shuffle_partitions), **(extra_conf or {})}
+                         shuffle_partitions, require_jars=False), **(extra_conf or {})}
     public, _ = split_credentials(conf)
     return LakehouseSparkResource(spark_config=public, s3_access_key=access_key, s3_secret_key=secret_key,
                                   background=background)
