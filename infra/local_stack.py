@@ -118,5 +118,8 @@ class LocalStack:
         make a bucket each, which the pipeline's bucket-only user may not)."""
         from infra.services import dagster_env
 
-        return {**dagster_env(self.settings, self.creds, self.layout),
-                "MINIO_ROOT_USER": self.creds.minio_user, "MINIO_ROOT_PASSWORD": self.creds.minio_password}
+        root = {"MINIO_ROOT_USER": self.creds.minio_user, "MINIO_ROOT_PASSWORD": self.creds.minio_password}
+        # code under test writes to those per-test buckets too: it gets the admin keys as its S3 keys here (the
+        # deploy stack's pipeline user and its bucket-only policy are tested in tests/integration/security and e2e)
+        return {**dagster_env(self.settings, self.creds, self.layout), **root,
+                "S3_ACCESS_KEY": self.creds.minio_user, "S3_SECRET_KEY": self.creds.minio_password}

@@ -69,12 +69,13 @@ class LiveFeed:
 def svc(kafka_stack, minio_stack, postgres_stack):
     stack = kafka_stack
     env = stack.env()
-    for k, v in env.items():
-        os.environ[k] = v   # this process' Dagster instance and Spark session use the test stack too
+    saved = dict(os.environ)
+    os.environ.update(env)   # this process' Dagster instance and Spark session use the test stack too
     stack.start("dagster-webserver", timeout=240)
     bucket = make_bucket(env["S3_ENDPOINT"], env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"])
     create_topic(env["KAFKA_BOOTSTRAP_SERVERS"], SYMBOL)
-    writer_env = {"MINIO_BUCKET": bucket, "BRONZE_TOPIC_PATTERN": PATTERN, "BRONZE_FAST_INTERVAL_S": "1",
+    writer_env = {"MINIO_BUCKET": bucket, "S3_ACCESS_KEY": env["S3_ACCESS_KEY"], "S3_SECRET_KEY": env["S3_SECRET_KEY"],
+                  "BRONZE_TOPIC_PATTERN": PATTERN, "BRONZE_FAST_INTERVAL_S": "1",
                   "BRONZE_FULL_EVERY_S": "15", "BRONZE_CHECK_EVERY_S": "0", "BRONZE_REPORT_EVERY_S": "5",
                   "BRONZE_WRITER_DRIVER_MEMORY": "768m"}
     instance = DagsterInstance.from_config(str(dagster_home(stack.layout)))
@@ -84,6 +85,8 @@ def svc(kafka_stack, minio_stack, postgres_stack):
     stack.stop(WRITER)
     stack.stop("dagster-webserver")
     instance.dispose()
+    os.environ.clear()
+    os.environ.update(saved)  # later modules (and the unit tests after them) must not inherit this stack's env
 
 
 def _timeline(svc) -> list[str]:

@@ -21,7 +21,11 @@ def spark(minio_stack):
     finally:
         del os.environ["DAGSTER_PG_PASSWORD"]
     yield session
-    session.stop()
+    # getOrCreate: the JVM is the one every integration module shares (stopping it would end theirs); give it
+    # back the admin keys their per-test buckets need (the pipeline user may only use the lakehouse bucket)
+    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+    hadoop.set("fs.s3a.access.key", c.minio_user)
+    hadoop.set("fs.s3a.secret.key", c.minio_password)
 
 
 def test_no_secret_on_the_jvm_command_line_or_in_its_environment(spark, minio_stack):

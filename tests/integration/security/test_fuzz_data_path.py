@@ -88,7 +88,7 @@ def kafka_df(spark, msgs):
 
 
 def bronze_parse(spark, msgs) -> tuple[dict[str, list], list]:
-    from crypto_pipeline.assets.bronze import parse
+    from crypto_pipeline.bronze import parse
     from crypto_pipeline.lakehouse.tables import STREAM_TABLES
 
     spark.conf.set("spark.sql.caseSensitive", "true")
