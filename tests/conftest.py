@@ -60,9 +60,9 @@ def pg_instance(postgres_stack, monkeypatch, tmp_path):
     from dagster import DagsterInstance
 
     from infra.dagster_config import write_dagster_home
-    from infra.services import dagster_env
 
-    for k, v in dagster_env(postgres_stack.settings, postgres_stack.creds, postgres_stack.layout).items():
+    # LocalStack.env(): the deploy stack's Dagster environment, with the admin S3 keys tests' own buckets need
+    for k, v in postgres_stack.env().items():
         monkeypatch.setenv(k, v)
     home = tmp_path / "dagster_home"
     write_dagster_home(home, postgres_stack.layout.root)
