@@ -91,7 +91,6 @@ def bronze_parse(spark, msgs) -> tuple[dict[str, list], list]:
     from crypto_pipeline.bronze import parse
     from crypto_pipeline.lakehouse.tables import STREAM_TABLES
 
-    spark.conf.set("spark.sql.caseSensitive", "true")
     env = parse.envelopes(kafka_df(spark, msgs)).cache()
     per = [(t, parse.stream_rows(env, t)) for t in STREAM_TABLES.values()]
     valid = {t.name: parse.valid(df, t).collect() for t, df in per}
@@ -99,18 +98,13 @@ def bronze_parse(spark, msgs) -> tuple[dict[str, list], list]:
 
 
 @pytest.fixture(scope="module")
-def spark():
-    import os
-    import sys
-
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    s = (SparkSession.builder.master("local[2]").appName("fuzz").config("spark.ui.enabled", "false")
-         .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "2")
-         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1").getOrCreate())
-    yield s
-    s.stop()
+def spark(spark):
+    """The integration session's shared Spark (stopping it would end every later module's), case-sensitive as
+    bronze's parser runs it, given back as it was."""
+    before = spark.conf.get("spark.sql.caseSensitive")
+    spark.conf.set("spark.sql.caseSensitive", "true")
+    yield spark
+    spark.conf.set("spark.sql.caseSensitive", before)
 
 
 @pytest.fixture(scope="module")
