@@ -1,7 +1,7 @@
 """Bronze writer cost at deploy load, the old design against the new one in the same run: CPU of the
 writer's processes (Python + its Spark JVM), messages per CPU-second, whether it kept up, trades freshness.
 
-    .venv/bin/python bench/bronze_writer_cpu.py --minutes 10 [--old-ref main]
+    .venv/bin/python bench/bronze_writer_cpu.py --minutes 10 [--attach] [--old-ref 47b0670^]
 
 Deploys an isolated stack (own CDP_VAR_DIR, env file and free ports; stopped and deleted afterwards) with the
 simulator's default symbols. Phase *new*: the bronze-writer service as deployed. Phase *old*: the service
@@ -89,22 +89,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--warmup", type=float, default=180, help="seconds before each measurement (catch-up, JVM start)")
-    ap.add_argument("--old-ref", default="main", help="git ref of the old design (bronze_stream_job)")
+    ap.add_argument("--old-ref", default="47b0670^",
+                    help="git ref of the old design (bronze_stream_job; the commit before the service replaced it)")
     ap.add_argument("--only-new", action="store_true")
+    ap.add_argument("--attach", action="store_true",
+                    help="measure the stack this environment names (CDP_VAR_DIR, CDP_ENV_FILE, ports) instead of "
+                         "deploying an isolated one; it is left running (the old phase leaves bronze-writer stopped)")
     ap.add_argument("--ui-status", help="after the new phase, run this ui_status.py against the stack's webserver "
                                         "(what a user sees in the UI after ~warmup+minutes of data)")
     a = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="cdp-bench-bronze-"))
     os.chmod(base, 0o755)
-    var = base / "var"
-    env = {**os.environ, "CDP_VAR_DIR": str(var), "CDP_ENV_FILE": str(base / ".env"),
-           **{v: str(free_port()) for v in PORT_ENV_VARS}}
+    if a.attach:
+        from infra.layout import Layout as _Layout
+
+        var = _Layout().var
+        env = {**os.environ, "CDP_VAR_DIR": str(var),
+               "CDP_ENV_FILE": os.environ.get("CDP_ENV_FILE", str(ROOT / ".env"))}
+    else:
+        var = base / "var"
+        env = {**os.environ, "CDP_VAR_DIR": str(var), "CDP_ENV_FILE": str(base / ".env"),
+               **{v: str(free_port()) for v in PORT_ENV_VARS}}
     results = []
     try:
-        out = subprocess.run([".venv/bin/python", "-m", "infra.deploy"], cwd=ROOT, env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(out.stdout[-3000:] + out.stderr[-3000:])
+        if not a.attach:
+            out = subprocess.run([".venv/bin/python", "-m", "infra.deploy"], cwd=ROOT, env=env, capture_output=True,
+                                 text=True)
+            if out.returncode != 0:
+                sys.exit(out.stdout[-3000:] + out.stderr[-3000:])
         results.append(measure("new: bronze-writer service", lambda: find("crypto_pipeline.bronze.service", var), env,
                                a.warmup, a.minutes))
         if a.ui_status:
@@ -128,8 +141,10 @@ def main() -> None:
             from infra.services import dagster_env
             from shared.settings import load_stack_settings
 
-            denv = dagster_env(load_stack_settings(env=env), load_credentials(base / ".env"), layout)
-            job_env = {**env, **denv, "PYTHONPATH": str(old)}
+            denv = dagster_env(load_stack_settings(env=env), load_credentials(Path(env["CDP_ENV_FILE"])), layout)
+            # the old code read its S3 keys as MINIO_ROOT_*: hand it the pipeline user's (lakehouse bucket only)
+            job_env = {**env, **denv, "PYTHONPATH": str(old),
+                       "MINIO_ROOT_USER": denv["S3_ACCESS_KEY"], "MINIO_ROOT_PASSWORD": denv["S3_SECRET_KEY"]}
             log = open(base / "old-run.log", "wb")
             run = subprocess.Popen([str(ROOT / ".venv/bin/dagster"), "job", "execute", "-m", "crypto_pipeline.definitions",
                                     "-j", "bronze_stream_job", "-c", str(cfg)], cwd=str(old), env=job_env,
@@ -150,7 +165,8 @@ def main() -> None:
             ratio = (new["messages"] / new["cpu_s"]) / (old_r["messages"] / old_r["cpu_s"])
             print(f"\nmessages per CPU-second, new / old = {ratio:.2f}")
     finally:
-        subprocess.run([".venv/bin/python", "-m", "infra.stop"], cwd=ROOT, env=env, capture_output=True)
+        if not a.attach:
+            subprocess.run([".venv/bin/python", "-m", "infra.stop"], cwd=ROOT, env=env, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
