@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--old-ref", default="47b0670^",
                     help="git ref of the old design (bronze_stream_job; the commit before the service replaced it)")
     ap.add_argument("--only-new", action="store_true")
+    ap.add_argument("--only-old", action="store_true", help="skip the new phase (e.g. measured already on this stack)")
     ap.add_argument("--attach", action="store_true",
                     help="measure the stack this environment names (CDP_VAR_DIR, CDP_ENV_FILE, ports) instead of "
                          "deploying an isolated one; it is left running (the old phase leaves bronze-writer stopped)")
@@ -118,8 +119,9 @@ def main() -> None:
                                  text=True)
             if out.returncode != 0:
                 sys.exit(out.stdout[-3000:] + out.stderr[-3000:])
-        results.append(measure("new: bronze-writer service", lambda: find("crypto_pipeline.bronze.service", var), env,
-                               a.warmup, a.minutes))
+        if not a.only_old:
+            results.append(measure("new: bronze-writer service", lambda: find("crypto_pipeline.bronze.service", var),
+                                   env, a.warmup, a.minutes))
         if a.ui_status:
             url = f"http://127.0.0.1:{env['DAGSTER_PORT']}"
             ui = subprocess.run([sys.executable, a.ui_status, url], capture_output=True, text=True)
