@@ -52,9 +52,10 @@ def consumer(feed, writer_dsn, group, **kw) -> TickerConsumer:
                           offset_reset="earliest", poll_timeout=0.5, **kw)
 
 
-def drain(c: TickerConsumer, timeout: float = 90) -> int:
+def drain(c: TickerConsumer, timeout: float = 180) -> int:
     """Step until the consumer has read every partition to its end; returns the row parts changed."""
     changed, deadline = 0, time.monotonic() + timeout
+    parts, pos, ends = [], [], []
     while time.monotonic() < deadline:
         changed += c.step()
         parts = c.consumer.assignment()
@@ -63,7 +64,8 @@ def drain(c: TickerConsumer, timeout: float = 90) -> int:
             pos = c.consumer.position(parts)
             if all(hi == lo or p.offset >= hi for p, (lo, hi) in zip(pos, ends)):
                 return changed
-    raise AssertionError("consumer did not reach the end of its partitions")
+    raise AssertionError(f"consumer did not reach the end of its partitions in {timeout:.0f} s: assignment {parts}, "
+                         f"positions {pos}, watermarks {ends}, pending batch {c.pending is not None}")
 
 
 def row(dsn, symbol):
