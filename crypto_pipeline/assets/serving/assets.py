@@ -10,6 +10,7 @@ from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, Automati
                      MetadataValue, asset)
 from dagster_pyspark import PySparkResource
 
+from crypto_pipeline.assets import STEP_PRIORITY
 from crypto_pipeline.resources.s3 import S3Resource
 from crypto_pipeline.resources.serving import ServingDatabase
 from serving.lakehouse import GOLD_TABLES, GoldTable, gold_lake_path, silver_paths, sync_candles, sync_gold_table
@@ -35,6 +36,9 @@ def _result(res: "SyncResult | None", upstream: str) -> MaterializeResult:
     name="serving_candles", group_name=GROUP, pool=POOL,
     deps=[AssetKey("silver_ohlcv"), AssetKey("silver_indicators")],
     automation_condition=AutomationCondition.eager(),
+    # runs as soon as silver_indicators is done, before gold and the klines check of the same run: the
+    # candles reach readers first (serving lag is measured from the silver commit)
+    op_tags={STEP_PRIORITY: "10"},
     description="PostgreSQL `candles`: silver OHLCV joined with its indicators and the source of its trades, "
                 "synced incrementally from the Hudi commits (COPY + upsert in one transaction, NOTIFY serving_sync).",
     metadata={"table": "serving.public.candles", "primary_key": "symbol, interval, open_time_ms"},

@@ -3,6 +3,7 @@
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 from dagster_pyspark import PySparkResource
 
+from crypto_pipeline.assets import STEP_PRIORITY
 from crypto_pipeline.assets.silver.ohlcv import BRONZE_KLINES, silver_ohlcv
 from crypto_pipeline.resources.s3 import S3Resource
 from crypto_pipeline.silver import hudi
@@ -10,7 +11,9 @@ from crypto_pipeline.silver.reconcile import reconcile_1m
 from crypto_pipeline.silver.tables import OHLCV, bronze_table_path, silver_path
 
 
-@asset_check(asset=silver_ohlcv, additional_deps=[BRONZE_KLINES], blocking=False,
+# the reconciliation reads all of bronze klines: it runs after the run's gold and serving steps, so it never
+# holds back the data readers wait for
+@asset_check(asset=silver_ohlcv, additional_deps=[BRONZE_KLINES], blocking=False, op_tags={STEP_PRIORITY: "-10"},
              description="Final silver 1m candles vs closed exchange 1m klines in bronze: OHLC, trade count and ids "
                          "exact, volumes to 8 dp. Fails on any mismatch; lists the first ones.")
 def silver_ohlcv_matches_exchange_klines(spark: PySparkResource, s3: S3Resource) -> AssetCheckResult:

@@ -26,11 +26,17 @@ class OhlcvConfig(Config):
 # Bronze trades commit every few seconds; silver follows on a cadence instead of after every bronze
 # report, so a 2-core host is not running silver back to back (each run is a Spark JVM of its own).
 SILVER_CRON = os.environ.get("SILVER_SCHEDULE_CRON", "*/5 * * * *")
+# ... and once as soon as bronze has trades and silver has never been built: a fresh deploy shows candles,
+# gold and serving (and their checks) within minutes instead of at the first cron tick after it.
+# (on_missing() would not: it only fires for partitions added after the condition was first evaluated)
+FIRST_BUILD = (AutomationCondition.missing() & ~AutomationCondition.any_deps_missing()).newly_true()
+SILVER_AUTOMATION = ((AutomationCondition.on_cron(SILVER_CRON) | FIRST_BUILD.with_label("first_build"))
+                     & ~AutomationCondition.in_progress())
 
 
 @asset(
     deps=[BRONZE_TRADES],
-    automation_condition=AutomationCondition.on_cron(SILVER_CRON) & ~AutomationCondition.in_progress(),
+    automation_condition=SILVER_AUTOMATION,
     pool="silver_writer",  # one silver run at a time (Hudi tables with one writer each)
     description="OHLCV candles (1m 5m 15m 1h 4h 1d) with Binance kline semantics from bronze trades: exact "
                 "decimals, flat empty candles, is_final once the trade watermark passes close_time. Each run "
