@@ -1,6 +1,6 @@
 """Post-start provisioning, idempotent: the databases in PostgreSQL (with the serving schema and roles), the
-bucket in MinIO, and the least-privilege identities the components use instead of the superuser/root
-(docs/security.md)."""
+bucket in MinIO, Kafka's SCRAM users and ACLs, and the least-privilege identities the components use instead of
+the superuser/root (docs/security.md)."""
 from __future__ import annotations
 
 import json
@@ -118,6 +118,12 @@ def provision(service: str, settings: StackSettings, creds: Credentials) -> str 
         made = ensure_bucket(settings, creds)
         ensure_pipeline_s3_user(settings, creds)
         return f"created bucket {settings.minio.bucket}" if made else None
+    if service == "kafka":
+        from infra.kafka_acl import ensure_users_and_acls
+        from infra.kafka_config import ADMIN_USER
+        from infra.services import kafka_connection
+
+        return ensure_users_and_acls(kafka_connection(settings, creds, ADMIN_USER), creds)
     return None
 
 
