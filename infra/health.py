@@ -46,10 +46,11 @@ def kafka_ok(kafka: "KafkaConnection | str", timeout: float = 3.0) -> str | None
     if (err := tcp_open(host, int(port))) is not None:
         return err
     errors: list[str] = []  # e.g. a refused SASL login, which the metadata timeout alone would not name
+    admin = AdminClient(conn.client_config(log_level=0, error_cb=lambda e: errors.append(e.str())))
     try:
-        md = AdminClient(conn.client_config(log_level=0, error_cb=lambda e: errors.append(str(e)))
-                         ).list_topics(timeout=timeout)
+        md = admin.list_topics(timeout=timeout)
     except Exception as exc:  # KafkaException carries the broker's reason
+        admin.poll(0)  # serves the error callbacks
         return f"metadata request failed: {exc}" + (f" ({errors[-1]})" if errors else "")
     return None if md.brokers else "no broker in metadata"
 

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL")
-MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+# PLAIN: compose's admin listener only (docs/security.md); every service logs in with SCRAM
+MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+_LOGIN_MODULES = {"SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule"}
 DEFAULT_MECHANISM = "SCRAM-SHA-512"
 
 # the environment variables every Kafka client of the project reads (compose uses the same names)
@@ -94,7 +98,7 @@ class KafkaConnection:
         value (it contains "password") in plans and logs."""
         opts = {"kafka.bootstrap.servers": self.bootstrap, "kafka.security.protocol": self.protocol}
         if self.authenticated:
-            module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+            module = _LOGIN_MODULES[self.mechanism]
             opts.update({"kafka.sasl.mechanism": self.mechanism,
                          "kafka.sasl.jaas.config": f'{module} required username="{_jaas_quote(self.username)}" '
                                                    f'password="{_jaas_quote(self.password)}";'})
