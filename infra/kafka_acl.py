@@ -9,8 +9,8 @@ Who reads and writes what (checked against the code):
   topics and the DLQ, never writes them; its groups are ``crypto-pipeline-*`` (bronze's driver reader and
   watermark reader, Spark's Kafka source via its ``groupIdPrefix``) and ``serving-ticker*`` (the live consumer,
   which commits offsets).
-* ``admin`` (deploy: provisioning, health checks, ./monitor.sh's lag table) and ``controller`` (the broker's own
-  login to its controller) are super users (infra/kafka_config.py), so they need no ACL.
+* ``admin`` (deploy: provisioning, health checks, ./monitor.sh's lag table; SASL/PLAIN) and ``controller`` (the
+  broker's own login to its controller) are super users (infra/kafka_config.py), so they need no ACL.
 
 The StandardAuthorizer denies everything else (``allow.everyone.if.no.acl.found=false``)."""
 from __future__ import annotations
@@ -19,7 +19,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
                                    ResourceType, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion)
 
 from infra.credentials import Credentials
-from infra.kafka_config import ADMIN_USER, MECHANISM, PIPELINE_USER, STREAMING_USER, scram_users
+from infra.kafka_config import MECHANISM, PIPELINE_USER, STREAMING_USER, scram_users
 from shared.envelope import DLQ_TOPIC, TOPIC_PREFIX
 from shared.kafka_connection import KafkaConnection
 
@@ -50,12 +50,12 @@ def acl_bindings() -> list[AclBinding]:
 
 
 def set_passwords(admin_conn: KafkaConnection, passwords: dict[str, str], timeout: float = 15.0) -> None:
-    """Set SCRAM passwords (user -> password) with the admin's current login: creates a missing user, and a
-    rotated password takes effect for every new login. The admin's own is set last."""
+    """Set SCRAM passwords (user -> password) with the admin's login: creates a missing user, and a rotated
+    password takes effect for every new login (sessions already authenticated stay)."""
     admin = AdminClient(admin_conn.client_config(log_level=0))
     mech = ScramMechanism.SCRAM_SHA_512 if MECHANISM == "SCRAM-SHA-512" else ScramMechanism.SCRAM_SHA_256
     upserts = [UserScramCredentialUpsertion(name, ScramCredentialInfo(mech, SCRAM_ITERATIONS), pw.encode())
-               for name, pw in sorted(passwords.items(), key=lambda kv: kv[0] == ADMIN_USER)]
+               for name, pw in sorted(passwords.items())]
     for fut in admin.alter_user_scram_credentials(upserts, request_timeout=timeout).values():
         fut.result()
 

@@ -128,10 +128,8 @@ def provision(service: str, settings: StackSettings, creds: Credentials) -> str 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m infra.provision --postgres HOST:PORT --minio HOST:PORT --kafka-admin HOST:PORT`: the same
-    provisioning for docker compose (its one-shot `provision` service, the only container that gets the admin
-    credentials). Compose's broker is formatted by its image without SCRAM users, so the admin logs in with
-    SASL/PLAIN on the broker's compose-internal admin listener and creates them (docker-compose.yml)."""
+    """`python -m infra.provision --postgres HOST:PORT --minio HOST:PORT --kafka HOST:PORT`: the same provisioning
+    for docker compose (its one-shot `provision` service, the only container that gets the admin credentials)."""
     import argparse
     import os
     from pathlib import Path
@@ -142,20 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m infra.provision")
     ap.add_argument("--postgres", required=True, metavar="HOST:PORT")
     ap.add_argument("--minio", required=True, metavar="HOST:PORT")
-    ap.add_argument("--kafka-admin", metavar="HOST:PORT", help="the broker's SASL/PLAIN admin listener")
+    ap.add_argument("--kafka", metavar="HOST:PORT", help="the broker (the admin logs in with SASL/PLAIN)")
     a = ap.parse_args(argv)
     creds = _from_values(dict(os.environ), Path("<environment>"))
     for service, (host, port) in (("postgres", a.postgres.rsplit(":", 1)), ("minio", a.minio.rsplit(":", 1))):
         port_var = "POSTGRES_PORT" if service == "postgres" else "MINIO_PORT"
         settings = load_stack_settings(env={**os.environ, "STACK_BIND_HOST": host, port_var: port})
         print(f"[provision] {service}: {provision(service, settings, creds) or 'up to date'}", flush=True)
-    if a.kafka_admin:
+    if a.kafka:
         from infra.kafka_acl import ensure_users_and_acls
-        from infra.kafka_config import ADMIN_USER
+        from infra.kafka_config import ADMIN_MECHANISM, ADMIN_USER
         from shared.kafka_connection import KafkaConnection
 
-        admin = KafkaConnection(a.kafka_admin, username=ADMIN_USER, password=creds.kafka_admin_password,
-                                mechanism="PLAIN")
+        admin = KafkaConnection(a.kafka, username=ADMIN_USER, password=creds.kafka_admin_password,
+                                mechanism=ADMIN_MECHANISM)
         print(f"[provision] kafka: {ensure_users_and_acls(admin, creds) or 'up to date'}", flush=True)
     return 0
 

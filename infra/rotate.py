@@ -1,11 +1,11 @@
 """`./deploy.sh --rotate-credentials`: new passwords and tokens for a running stack, applied everywhere.
 
-Order matters: the PostgreSQL superuser's password and Kafka's SCRAM passwords are changed first, with the old
-admin logins (they are how everything else gets provisioned); then .env is rewritten (0600); then the normal deploy
-re-renders supervisord's config and Kafka's server.properties, which restarts every program whose secrets changed
-(Kafka with its new controller secret, MinIO with its new root password, Dagster, the simulator, the Kafka
-clients), and provisioning sets the new passwords of Dagster's role and the pipeline's MinIO user. User names and
-the Kafka cluster id stay."""
+Order matters: the PostgreSQL superuser's password and Kafka's SCRAM passwords (streaming, pipeline) are changed
+first, with the old admin logins (they are how everything else gets provisioned); then .env is rewritten (0600);
+then the normal deploy re-renders supervisord's config and Kafka's server.properties, which restarts every program
+whose secrets changed (Kafka with its new admin and controller secrets, MinIO with its new root password, Dagster,
+the simulator, the Kafka clients), and provisioning sets the new passwords of Dagster's role and the pipeline's MinIO
+user. User names and the Kafka cluster id stay."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -32,10 +32,9 @@ def rotate_credentials(env_file: Path, settings: StackSettings) -> list[str]:
     with psycopg.connect(host=settings.bind_host, port=settings.postgres.port, user=old.postgres_user,
                          password=old.postgres_password, dbname="postgres", autocommit=True, connect_timeout=5) as conn:
         ensure_login_role(conn, old.postgres_user, new["POSTGRES_PASSWORD"])
-    if settings.kafka.sasl:  # Kafka's SCRAM users, with the admin's old login (the admin's own password last)
+    if settings.kafka.sasl:  # Kafka's SCRAM users, with the admin's old login (the broker still runs the old config)
         set_passwords(kafka_connection(settings, old, ADMIN_USER),
-                      scram_users(replace(old, kafka_admin_password=new["KAFKA_ADMIN_PASSWORD"],
-                                          kafka_streaming_password=new["KAFKA_STREAMING_PASSWORD"],
+                      scram_users(replace(old, kafka_streaming_password=new["KAFKA_STREAMING_PASSWORD"],
                                           kafka_pipeline_password=new["KAFKA_PIPELINE_PASSWORD"])))
     lines = []
     for line in env_file.read_text().splitlines():  # same order and comments, new values

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from infra import health
 from infra.credentials import Credentials
-from infra.kafka_config import (ADMIN_USER, PIPELINE_USER, STREAMING_USER, format_storage, java_cmd, scram_users,
-                                server_properties)
+from infra.kafka_config import (ADMIN_MECHANISM, ADMIN_USER, PIPELINE_USER, STREAMING_USER, format_storage, java_cmd,
+                                scram_users, server_properties)
 from infra.layout import Layout
 from infra.postgres_install import find_postgres_bindir
 from infra.private_files import write_private
@@ -76,6 +76,9 @@ def kafka_connection(settings: StackSettings, creds: Credentials, user: str) -> 
     when the broker runs without SASL (a test fixture's)."""
     if not settings.kafka.sasl:
         return KafkaConnection(settings.kafka_bootstrap)
+    if user == ADMIN_USER:
+        return KafkaConnection(settings.kafka_bootstrap, username=user, password=creds.kafka_admin_password,
+                               mechanism=ADMIN_MECHANISM)
     return KafkaConnection(settings.kafka_bootstrap, username=user, password=scram_users(creds)[user])
 
 
@@ -122,7 +125,7 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
 
     def prepare_kafka() -> None:
         write_private(kafka_props, props)  # 0600: it holds the listeners' JAAS secrets
-        format_storage(layout, kafka_props, kafka_data, creds.kafka_cluster_id, scram_users(creds) if sasl else None)
+        format_storage(layout, kafka_props, kafka_data, creds.kafka_cluster_id)  # SCRAM users: provisioning
 
     admin = kafka_connection(settings, creds, ADMIN_USER)
     kafka = ServiceSpec(

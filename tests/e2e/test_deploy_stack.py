@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -129,14 +130,16 @@ def assert_rotation_applied(base: Path, env: dict, old: dict[str, str]) -> None:
                  "SIMULATOR_CONTROL_TOKEN", "KAFKA_ADMIN_PASSWORD", "KAFKA_STREAMING_PASSWORD", "KAFKA_PIPELINE_PASSWORD",
                  "KAFKA_CONTROLLER_PASSWORD"):
         assert new[name] != old[name], name
+    from infra.credentials import load_credentials
     from infra.health import kafka_ok
-    from shared.kafka_connection import KafkaConnection
+    from infra.services import kafka_connection
 
-    for user in ("admin", "streaming", "pipeline"):  # Kafka: the new SCRAM passwords log in, the old ones do not
-        pw_key = f"KAFKA_{user.upper()}_PASSWORD"
-        assert kafka_ok(KafkaConnection(s.kafka_bootstrap, username=user, password=new[pw_key])) is None
-        assert "invalid credentials" in (kafka_ok(KafkaConnection(s.kafka_bootstrap, username=user,
-                                                                  password=old[pw_key])) or "")
+    creds = load_credentials(base / ".env")
+    for user in ("admin", "streaming", "pipeline"):  # Kafka: the new passwords log in, the old ones do not
+        conn = kafka_connection(s, creds, user)
+        assert kafka_ok(conn) is None, user
+        refused = kafka_ok(replace(conn, password=old[f"KAFKA_{user.upper()}_PASSWORD"])) or ""
+        assert "Authentication failed" in refused, (user, refused)
     for user, pw_key in (("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"), ("MINIO_PIPELINE_USER", "MINIO_PIPELINE_PASSWORD")):
         Minio(f"{s.bind_host}:{s.minio.port}", new[user], new[pw_key], secure=False).bucket_exists(s.minio.bucket)
         with pytest.raises(S3Error):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 import time
 import uuid
+from dataclasses import replace
 
 import psutil
 import pytest
@@ -86,7 +87,8 @@ def test_broker_secrets_are_in_0600_files_and_on_no_command_line(sasl_stack):
     jvm = psutil.Process(sasl_stack.procs["kafka"].pid)
     seen = " ".join(jvm.cmdline()) + " ".join(f"{k}={v}" for k, v in jvm.environ().items())
     assert not [s for s in secrets if s in seen]  # ...not in KAFKA_OPTS, argv or the environment
-    assert not list(sasl_stack.layout.etc.glob("*format-args*"))  # the format step's argument file is gone
+    # the services' passwords are not in it either: their salted SCRAM keys are in the metadata log
+    assert c.kafka_streaming_password not in text and c.kafka_pipeline_password not in text
 
 
 def test_an_unauthenticated_client_is_refused(sasl_stack):
@@ -99,15 +101,23 @@ def test_an_unauthenticated_client_is_refused(sasl_stack):
     assert "Unexpected Kafka request of type METADATA during SASL handshake" in log, log[-2000:]
 
 
-def test_a_wrong_password_is_refused(sasl_stack):
-    wrong = KafkaConnection(sasl_stack.settings.kafka_bootstrap, username=PIPELINE_USER, password="not-the-password")
+@pytest.mark.parametrize("user, mechanism, reason", [
+    (PIPELINE_USER, "SCRAM-SHA-512", "invalid credentials"),
+    (STREAMING_USER, "SCRAM-SHA-512", "invalid credentials"),
+    (ADMIN_USER, "PLAIN", "Invalid username or password"),
+    (ADMIN_USER, "SCRAM-SHA-512", "invalid credentials"),  # the admin has no SCRAM key at all
+])
+def test_a_wrong_password_is_refused(sasl_stack, user, mechanism, reason):
+    right = sasl_stack.kafka(user)
+    wrong = replace(right, mechanism=mechanism, password="not-the-password")
     errors, conf = _errors_of(wrong, log_level=0)
     admin = AdminClient(conf)
     with pytest.raises(KafkaException):
         admin.list_topics(timeout=5)
     admin.poll(1)  # serves the error callbacks
     auth = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
-    assert auth and "invalid credentials" in auth[0].str(), errors
+    assert auth and reason in auth[0].str(), errors
+    assert AdminClient(right.client_config()).list_topics(timeout=10).brokers  # while the right one logs in
 
 
 def test_the_pipeline_reads_the_raw_topics_but_cannot_write_or_create_them(sasl_stack, raw_topic):
@@ -181,3 +191,26 @@ def test_streaming_service_and_bronze_work_on_the_authenticated_broker(sasl_stac
                  .where(f"symbol = '{symbol}'").select("trade_id").collect())
     assert_dense(ids, "bronze trade ids")
     assert len(ids) == plan.total
+
+
+def test_a_broker_deployed_before_sasl_keeps_its_data_and_gets_its_users():
+    """Upgrade: storage formatted by an older, PLAINTEXT deploy. The next deploy restarts it with SASL; the admin's
+    static login works at once, provisioning creates the SCRAM users and ACLs, and the old records are readable."""
+    stack = LocalStack.create(kafka_sasl=False)
+    try:
+        stack.start("kafka")
+        topic = ensure_topics(stack.kafka(), [f"XKU{TAG}USDT".upper()], TopicDefaults(partitions=1))
+        raw = next(t for t in topic if t != DLQ_TOPIC)
+        assert _produce(stack.kafka(), raw, b"before-sasl") is None
+        old_digest = stack.specs()["kafka"].env["KAFKA_CONFIG_SHA256"]
+        stack.stop("kafka")
+        stack.settings = stack.settings.model_copy(
+            update={"kafka": stack.settings.kafka.model_copy(update={"sasl": True})})
+        assert stack.specs()["kafka"].env["KAFKA_CONFIG_SHA256"] != old_digest  # deploy restarts the broker
+        stack.start("kafka")  # health check as the admin, then provisioning
+        assert _consume(stack.kafka(PIPELINE_USER), raw, "crypto-pipeline-upgrade", 1) == [b"before-sasl"]
+        err = _produce(stack.kafka(PIPELINE_USER), raw, b"forged")
+        assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
+        assert _produce(stack.kafka(STREAMING_USER), raw, b"after-sasl", idempotent=True) is None
+    finally:
+        stack.close()

@@ -80,11 +80,11 @@ def test_kafka_authenticates_every_listener_and_each_client_has_its_own_login():
     kafka = SERVICES["kafka"]["environment"]
     protocols = dict(p.split(":") for p in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
     assert set(protocols.values()) == {"SASL_PLAINTEXT"}  # no PLAINTEXT listener
-    assert kafka["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kafka["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512,PLAIN"  # PLAIN: the admin
     assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
     assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
-    assert SERVICES["kafka"]["ports"] == ["127.0.0.1:${KAFKA_PORT:-9092}:9092"]  # the admin listener stays inside
-    assert "--kafka-admin kafka:9094" in SERVICES["provision"]["command"]
+    assert "user_admin=" in kafka["KAFKA_LISTENER_NAME_CLIENT_PLAIN_SASL_JAAS_CONFIG"]  # the only PLAIN user
+    assert "--kafka kafka:9092" in SERVICES["provision"]["command"]
     users = {name: (svc.get("environment") or {}).get("KAFKA_SASL_USERNAME") for name, svc in SERVICES.items()}
     assert users["streaming"] == "streaming"
     assert {n for n, u in users.items() if u == "pipeline"} == {"dagster-webserver", "dagster-daemon",

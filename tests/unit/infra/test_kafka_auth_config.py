@@ -55,7 +55,11 @@ def test_the_broker_authenticates_every_listener_with_secrets_only_in_its_proper
     text = server_properties(tmp_path / "data", "127.0.0.1", 9092, 9093, creds)
     props = dict(line.split("=", 1) for line in text.splitlines())
     assert props["listener.security.protocol.map"] == "CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT"
-    assert props["listener.name.client.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["listener.name.client.sasl.enabled.mechanisms"] == "SCRAM-SHA-512,PLAIN"
+    # PLAIN knows the admin only (the services' SCRAM keys are in the metadata log, not in this file)
+    assert props["listener.name.client.plain.sasl.jaas.config"].count("user_") == 1
+    assert f'user_admin="{creds.kafka_admin_password}"' in props["listener.name.client.plain.sasl.jaas.config"]
+    assert creds.kafka_streaming_password not in text and creds.kafka_pipeline_password not in text
     assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     assert props["allow.everyone.if.no.acl.found"] == "false"
     assert props["super.users"] == "User:admin;User:controller"
