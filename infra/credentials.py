@@ -27,6 +27,11 @@ GENERATED = {
     "MINIO_PIPELINE_USER": lambda: "cdp-pipeline-" + secrets.token_hex(4),
     "MINIO_PIPELINE_PASSWORD": lambda: secrets.token_urlsafe(30),
     "SIMULATOR_CONTROL_TOKEN": lambda: secrets.token_urlsafe(24),
+    # Kafka SASL/SCRAM users (infra/kafka_config.py:KAFKA_USERS) and the controller listener's SASL/PLAIN secret
+    "KAFKA_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "KAFKA_STREAMING_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "KAFKA_PIPELINE_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "KAFKA_CONTROLLER_PASSWORD": lambda: secrets.token_urlsafe(24),
 }
 
 
@@ -44,6 +49,10 @@ class Credentials:
     pipeline_s3_user: str = ""
     pipeline_s3_password: str = ""
     simulator_token: str = ""
+    kafka_admin_password: str = ""
+    kafka_streaming_password: str = ""
+    kafka_pipeline_password: str = ""
+    kafka_controller_password: str = ""
 
     def as_env(self) -> dict[str, str]:
         return {
@@ -55,6 +64,10 @@ class Credentials:
             "POSTGRES_DAGSTER_USER": self.dagster_pg_user, "POSTGRES_DAGSTER_PASSWORD": self.dagster_pg_password,
             "MINIO_PIPELINE_USER": self.pipeline_s3_user, "MINIO_PIPELINE_PASSWORD": self.pipeline_s3_password,
             "SIMULATOR_CONTROL_TOKEN": self.simulator_token,
+            "KAFKA_ADMIN_PASSWORD": self.kafka_admin_password,
+            "KAFKA_STREAMING_PASSWORD": self.kafka_streaming_password,
+            "KAFKA_PIPELINE_PASSWORD": self.kafka_pipeline_password,
+            "KAFKA_CONTROLLER_PASSWORD": self.kafka_controller_password,
         }
 
     def __repr__(self) -> str:  # never print secrets by accident
@@ -86,7 +99,11 @@ def _from_values(values: dict[str, str], path: Path) -> Credentials:
                        dagster_pg_password=values["POSTGRES_DAGSTER_PASSWORD"],
                        pipeline_s3_user=values["MINIO_PIPELINE_USER"],
                        pipeline_s3_password=values["MINIO_PIPELINE_PASSWORD"],
-                       simulator_token=values["SIMULATOR_CONTROL_TOKEN"])
+                       simulator_token=values["SIMULATOR_CONTROL_TOKEN"],
+                       kafka_admin_password=values["KAFKA_ADMIN_PASSWORD"],
+                       kafka_streaming_password=values["KAFKA_STREAMING_PASSWORD"],
+                       kafka_pipeline_password=values["KAFKA_PIPELINE_PASSWORD"],
+                       kafka_controller_password=values["KAFKA_CONTROLLER_PASSWORD"])
 
 
 def ensure_credentials(path: Path) -> tuple[Credentials, bool]:

@@ -141,7 +141,7 @@ def deploy(layout: Layout, timeout: float, expose: bool = False) -> None:
   Dagster UI        http://{h}:{settings.dagster.port}
   MinIO console     http://{h}:{settings.minio.console_port}   (user/password in .env)
   MinIO S3 API      http://{h}:{settings.minio.port}            bucket: {settings.minio.bucket}
-  Kafka bootstrap   {settings.kafka_bootstrap}
+  Kafka bootstrap   {settings.kafka_bootstrap}   (SASL login: users and passwords in .env, see docs/security.md)
   PostgreSQL        {h}:{settings.postgres.port}   databases: {settings.postgres.dagster_db}, {settings.postgres.serving_db}
   Simulator         https://{h}:{settings.simulator.port}/api/v3/ping   wss://{h}:{settings.simulator.port}/ws
                     (TLS; trust it with SSL_CERT_FILE={layout.etc / "tls" / "ca.pem"})

@@ -8,6 +8,10 @@ import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.kafka_connection import KafkaConnection
 
 
 def tcp_open(host: str, port: int, timeout: float = 1.0) -> str | None:
@@ -31,15 +35,23 @@ def http_ok(url: str, timeout: float = 2.0, body: bytes | None = None, ca_file: 
         return f"{url}: {getattr(exc, 'reason', exc)}"
 
 
-def kafka_ok(bootstrap: str, timeout: float = 3.0) -> str | None:
+def kafka_ok(kafka: "KafkaConnection | str", timeout: float = 3.0) -> str | None:
+    """The broker answers a metadata request (authenticated as ``kafka``'s user when it has one)."""
     from confluent_kafka.admin import AdminClient
 
-    if (err := tcp_open(*bootstrap.rsplit(":", 1)[0:1], int(bootstrap.rsplit(":", 1)[1]))) is not None:
+    from shared.kafka_connection import KafkaConnection
+
+    conn = KafkaConnection.of(kafka)
+    host, port = conn.bootstrap.rsplit(":", 1)
+    if (err := tcp_open(host, int(port))) is not None:
         return err
+    errors: list[str] = []  # e.g. a refused SASL login, which the metadata timeout alone would not name
+    admin = AdminClient(conn.client_config(log_level=0, error_cb=lambda e: errors.append(e.str())))
     try:
-        md = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=timeout)
+        md = admin.list_topics(timeout=timeout)
     except Exception as exc:  # KafkaException carries the broker's reason
-        return f"metadata request failed: {exc}"
+        admin.poll(0)  # serves the error callbacks
+        return f"metadata request failed: {exc}" + (f" ({errors[-1]})" if errors else "")
     return None if md.brokers else "no broker in metadata"
 
 

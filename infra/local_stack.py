@@ -18,7 +18,8 @@ from pathlib import Path
 from infra.credentials import Credentials, ensure_credentials
 from infra.layout import Layout
 from infra.provision import provision
-from infra.services import ServiceSpec, build_specs
+from infra.services import ServiceSpec, build_specs, kafka_connection
+from shared.kafka_connection import KafkaConnection
 from shared.secrets import environ_without_secrets
 from shared.settings import PORT_ENV_VARS, StackSettings, load_stack_settings
 
@@ -38,12 +39,15 @@ class LocalStack:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, base: Path | None = None) -> "LocalStack":
+    def create(cls, base: Path | None = None, kafka_sasl: bool = False) -> "LocalStack":
+        """``kafka_sasl``: Kafka with SASL/SCRAM and ACLs as deployed; by default a PLAINTEXT broker, which most
+        tests' own producers and admin clients use without credentials."""
         base = Path(base or tempfile.mkdtemp(prefix="cdp-stack-"))
         base.mkdir(parents=True, exist_ok=True)
         os.chmod(base, 0o755)  # PostgreSQL runs as its own OS user when we are root and must reach its data dir
         ports = {k: str(free_port()) for k in PORT_ENV_VARS}
         settings = load_stack_settings(env={**ports, "KAFKA_HEAP": "512m"})
+        settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"sasl": kafka_sasl})})
         creds, _ = ensure_credentials(base / ".env")
         layout = Layout(var=base / "var")
         return cls(base, layout, settings, creds)
@@ -112,6 +116,10 @@ class LocalStack:
             self.stop(name)
         if delete:
             shutil.rmtree(self.base, ignore_errors=True)
+
+    def kafka(self, user: str = "admin") -> KafkaConnection:
+        """How ``user`` (admin, streaming, pipeline) connects to this stack's Kafka (PLAINTEXT without SASL)."""
+        return kafka_connection(self.settings, self.creds, user)
 
     def env(self) -> dict[str, str]:
         """Connection settings for code under test, as the deploy stack exports them, plus MinIO's root (tests

@@ -43,11 +43,15 @@ def service_rows(layout: Layout, settings: StackSettings, creds) -> tuple[list[t
     return rows, up_names
 
 
-def kafka_rows(settings: StackSettings) -> list[tuple]:
+def kafka_rows(settings: StackSettings, creds) -> list[tuple]:
     from confluent_kafka import Consumer, TopicPartition
     from confluent_kafka.admin import AdminClient
 
-    conf = {"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0}
+    from infra.kafka_config import ADMIN_USER
+    from infra.services import kafka_connection
+
+    # the admin's login (./monitor.sh is run by the stack's owner, who holds .env): every topic and group
+    conf = kafka_connection(settings, creds, ADMIN_USER).client_config(log_level=0)
     try:
         admin = AdminClient(conf)
         md = admin.list_topics(timeout=3)
@@ -194,7 +198,7 @@ def snapshot(layout: Layout) -> tuple[Table, bool]:
     creds = load_credentials(layout.env_file)
     rows, up = service_rows(layout, settings, creds)
     expected = {spec.name for spec in build_specs(layout, settings, creds)}
-    sections = (("kafka", lambda: kafka_rows(settings)), ("minio", lambda: minio_rows(settings, creds)),
+    sections = (("kafka", lambda: kafka_rows(settings, creds)), ("minio", lambda: minio_rows(settings, creds)),
                 ("streaming", lambda: streaming_rows(settings)), ("postgres", lambda: serving_rows(settings, creds)),
                 ("dagster-webserver", lambda: dagster_rows(settings)))
     for service, rows_of in sections:

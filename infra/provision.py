@@ -1,6 +1,6 @@
 """Post-start provisioning, idempotent: the databases in PostgreSQL (with the serving schema and roles), the
-bucket in MinIO, and the least-privilege identities the components use instead of the superuser/root
-(docs/security.md)."""
+bucket in MinIO, Kafka's SCRAM users and ACLs, and the least-privilege identities the components use instead of
+the superuser/root (docs/security.md)."""
 from __future__ import annotations
 
 import json
@@ -118,12 +118,18 @@ def provision(service: str, settings: StackSettings, creds: Credentials) -> str 
         made = ensure_bucket(settings, creds)
         ensure_pipeline_s3_user(settings, creds)
         return f"created bucket {settings.minio.bucket}" if made else None
+    if service == "kafka":
+        from infra.kafka_acl import ensure_users_and_acls
+        from infra.kafka_config import ADMIN_USER
+        from infra.services import kafka_connection
+
+        return ensure_users_and_acls(kafka_connection(settings, creds, ADMIN_USER), creds)
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m infra.provision --postgres HOST:PORT --minio HOST:PORT`: the same provisioning for docker compose
-    (its one-shot `provision` service, the only container that gets the admin credentials)."""
+    """`python -m infra.provision --postgres HOST:PORT --minio HOST:PORT --kafka HOST:PORT`: the same provisioning
+    for docker compose (its one-shot `provision` service, the only container that gets the admin credentials)."""
     import argparse
     import os
     from pathlib import Path
@@ -134,12 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m infra.provision")
     ap.add_argument("--postgres", required=True, metavar="HOST:PORT")
     ap.add_argument("--minio", required=True, metavar="HOST:PORT")
+    ap.add_argument("--kafka", metavar="HOST:PORT", help="the broker (the admin logs in with SASL/PLAIN)")
     a = ap.parse_args(argv)
     creds = _from_values(dict(os.environ), Path("<environment>"))
     for service, (host, port) in (("postgres", a.postgres.rsplit(":", 1)), ("minio", a.minio.rsplit(":", 1))):
         port_var = "POSTGRES_PORT" if service == "postgres" else "MINIO_PORT"
         settings = load_stack_settings(env={**os.environ, "STACK_BIND_HOST": host, port_var: port})
         print(f"[provision] {service}: {provision(service, settings, creds) or 'up to date'}", flush=True)
+    if a.kafka:
+        from infra.kafka_acl import ensure_users_and_acls
+        from infra.kafka_config import ADMIN_MECHANISM, ADMIN_USER
+        from shared.kafka_connection import KafkaConnection
+
+        admin = KafkaConnection(a.kafka, username=ADMIN_USER, password=creds.kafka_admin_password,
+                                mechanism=ADMIN_MECHANISM)
+        print(f"[provision] kafka: {ensure_users_and_acls(admin, creds) or 'up to date'}", flush=True)
     return 0
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from infra import health
 from infra.credentials import Credentials
-from infra.kafka_config import format_storage, java_cmd, server_properties
+from infra.kafka_config import (ADMIN_MECHANISM, ADMIN_USER, PIPELINE_USER, STREAMING_USER, format_storage, java_cmd,
+                                scram_users, server_properties)
 from infra.layout import Layout
 from infra.postgres_install import find_postgres_bindir
 from infra.private_files import write_private
+from shared.kafka_connection import KafkaConnection
 from shared.settings import StackSettings
 from shared.symbols import simulated_symbols
 
@@ -66,7 +68,18 @@ def dagster_home(layout: Layout) -> Path:
 
 
 # what only runs need (asset code): the webserver enqueues runs and never executes them, so it goes without
-PIPELINE_SECRET_ENV = ("S3_SECRET_KEY", "SERVING_WRITER_PASSWORD")
+PIPELINE_SECRET_ENV = ("S3_SECRET_KEY", "SERVING_WRITER_PASSWORD", "KAFKA_SASL_PASSWORD")
+
+
+def kafka_connection(settings: StackSettings, creds: Credentials, user: str) -> KafkaConnection:
+    """How ``user`` (infra/kafka_config.py: admin, streaming, pipeline) connects to the stack's Kafka; PLAINTEXT
+    when the broker runs without SASL (a test fixture's)."""
+    if not settings.kafka.sasl:
+        return KafkaConnection(settings.kafka_bootstrap)
+    if user == ADMIN_USER:
+        return KafkaConnection(settings.kafka_bootstrap, username=user, password=creds.kafka_admin_password,
+                               mechanism=ADMIN_MECHANISM)
+    return KafkaConnection(settings.kafka_bootstrap, username=user, password=scram_users(creds)[user])
 
 
 def dagster_env(settings: StackSettings, creds: Credentials, layout: Layout) -> dict[str, str]:
@@ -77,7 +90,7 @@ def dagster_env(settings: StackSettings, creds: Credentials, layout: Layout) -> 
         "DAGSTER_PG_HOST": settings.bind_host, "DAGSTER_PG_PORT": str(settings.postgres.port),
         "DAGSTER_PG_DB": settings.postgres.dagster_db,
         "DAGSTER_PG_USERNAME": creds.dagster_pg_user, "DAGSTER_PG_PASSWORD": creds.dagster_pg_password,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        **kafka_connection(settings, creds, PIPELINE_USER).as_env(),  # reads the raw topics, never writes them
         "S3_ENDPOINT": settings.s3_endpoint, "MINIO_BUCKET": settings.minio.bucket,
         "S3_ACCESS_KEY": creds.pipeline_s3_user, "S3_SECRET_KEY": creds.pipeline_s3_password,
         **serving_env(settings, creds, "pipeline_writer"),
@@ -106,16 +119,22 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
     # ---- Kafka ---------------------------------------------------------------------------
     kafka_data = layout.data("kafka")
     kafka_props = layout.etc / "kafka-server.properties"
+    sasl = settings.kafka.sasl
+    props = server_properties(kafka_data, host, settings.kafka.port, settings.kafka.controller_port,
+                              creds if sasl else None)
 
     def prepare_kafka() -> None:
-        layout.etc.mkdir(parents=True, exist_ok=True)
-        kafka_props.write_text(server_properties(kafka_data, host, settings.kafka.port, settings.kafka.controller_port))
-        format_storage(layout, kafka_props, kafka_data, creds.kafka_cluster_id)
+        write_private(kafka_props, props)  # 0600: it holds the listeners' JAAS secrets
+        format_storage(layout, kafka_props, kafka_data, creds.kafka_cluster_id)  # SCRAM users: provisioning
 
+    admin = kafka_connection(settings, creds, ADMIN_USER)
     kafka = ServiceSpec(
         name="kafka", port=settings.kafka.port, priority=10, prepare=prepare_kafka, stopwaitsecs=60,
         argv=java_cmd(layout, "kafka.Kafka", settings.kafka.heap, str(kafka_props)), startsecs=5,
-        health=lambda: health.kafka_ok(settings.kafka_bootstrap),
+        # a changed server.properties (rotated secrets, other ports) changes the program's config, so
+        # ./deploy.sh restarts the broker with it; a digest, not the secrets
+        env={"KAFKA_CONFIG_SHA256": hashlib.sha256(props.encode()).hexdigest()[:16]},
+        health=lambda: health.kafka_ok(admin),
     )
 
     # ---- MinIO ---------------------------------------------------------------------------
@@ -223,7 +242,7 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
         name="streaming", port=settings.streaming.metrics_port, priority=25,
         argv=[f"{py}/python", "-m", "streaming", "--config", str(layout.root / "config" / "streaming.yaml"),
               "--symbols", str(layout.root / "config" / "symbols.yaml")],
-        env={"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap, "STREAMING_METRICS_HOST": host,
+        env={**kafka_connection(settings, creds, STREAMING_USER).as_env(), "STREAMING_METRICS_HOST": host,
              "STREAMING_METRICS_PORT": str(settings.streaming.metrics_port),
              "SIMULATOR_WS_URL": f"wss://{host}:{settings.simulator.port}", "SIMULATOR_REST_URL": sim_rest,
              "SIMULATOR_CA_FILE": str(tls / "ca.pem"),
@@ -239,7 +258,7 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
     specs.append(ServiceSpec(
         name="serving-ticker", port=settings.serving.ticker_port, priority=20,
         argv=[f"{py}/python", "-m", "serving.ticker_service"],
-        env={"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap, "SERVING_TICKER_HOST": host,
+        env={**kafka_connection(settings, creds, PIPELINE_USER).as_env(), "SERVING_TICKER_HOST": host,
              "SERVING_TICKER_PORT": str(settings.serving.ticker_port), "DAGSTER_URL": web_url,
              **serving_env(settings, creds, "pipeline_writer")},
         health=lambda: health.http_ok(f"{ticker}/healthz"),

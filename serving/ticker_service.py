@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
@@ -27,6 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from serving.db import WRITER_ROLE, ServingDsn
+from shared.kafka_connection import KafkaConnection
 from serving.ticker_events import BadRecord, newest, parse, wanted
 from serving.ticker_store import apply_updates
 
@@ -50,17 +52,17 @@ class Metrics:
 class TickerConsumer:
     """One consumer + one database connection; `step()` is one batch (tests drive it directly)."""
 
-    def __init__(self, bootstrap: str, dsn: ServingDsn, group_id: str = "serving-ticker",
+    def __init__(self, bootstrap: KafkaConnection | str, dsn: ServingDsn, group_id: str = "serving-ticker",
                  topic_pattern: str = r"^crypto_raw_.*", offset_reset: str = "latest", batch: int = 1000,
                  poll_timeout: float = 0.05, metrics: Metrics | None = None,
                  after_db_commit: Callable[[], None] | None = None) -> None:
         self.dsn, self.batch, self.poll_timeout = dsn, batch, poll_timeout
         self.metrics = metrics or Metrics()
         self.after_db_commit = after_db_commit  # test hook: a crash between the two commits
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False,
+        self.consumer = Consumer(KafkaConnection.of(bootstrap).client_config(**{
+            "group.id": group_id, "enable.auto.commit": False,  # the pipeline's Kafka user: groups serving-ticker*
             "auto.offset.reset": offset_reset, "topic.metadata.refresh.interval.ms": 30_000,
-            "fetch.wait.max.ms": 50, "client.id": "serving-ticker"})
+            "fetch.wait.max.ms": 50, "client.id": "serving-ticker"}))
         self.consumer.subscribe([topic_pattern])
         self.conn: psycopg.Connection | None = None
         self.pending: tuple[list, list[TopicPartition]] | None = None  # a batch the database refused
@@ -209,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     metrics = Metrics()
     metrics.last_loop.set_to_current_time()
-    consumer = TickerConsumer(args.bootstrap, ServingDsn.from_env(WRITER_ROLE), args.group,
+    # the login (the pipeline's read-only Kafka user) comes from the environment only, never from argv
+    kafka = replace(KafkaConnection.from_env(), bootstrap=args.bootstrap)
+    consumer = TickerConsumer(kafka, ServingDsn.from_env(WRITER_ROLE), args.group,
                               offset_reset=args.offset_reset, metrics=metrics)
     server = serve_health(args.host, args.port, metrics)
     stop = threading.Event()

@@ -23,6 +23,8 @@ class KafkaSettings(_Strict):
     port: int = Port
     controller_port: int = Port
     heap: str = "768m"
+    # SASL/SCRAM + ACLs (docs/security.md); only throw-away test brokers turn it off (infra/local_stack.py)
+    sasl: bool = True
 
 
 class MinioSettings(_Strict):

@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared.kafka_connection import DEFAULT_MECHANISM, KafkaConnection
 from shared.settings import ROOT, SettingsError, format_validation_error, load_stack_settings, read_yaml_mapping
 
 STREAMING_FILE = ROOT / "config" / "streaming.yaml"
@@ -62,7 +63,21 @@ class KafkaSettings(_Strict):
     redeliver_interval_s: float = Field(default=5.0, gt=0)  # how often undelivered ids are refilled
     redeliver_max_attempts: int = Field(default=20, ge=1)   # REST failures before a hole is declared unfillable
     positions_file: str = "var/streaming/positions.json"    # STREAMING_POSITIONS_FILE; relative to the repo root
+    # authentication (shared/kafka_connection.py): the service's own SASL user from the environment, never the file
+    security_protocol: str = ""                              # KAFKA_SECURITY_PROTOCOL ("" = by whether a user is set)
+    sasl_mechanism: str = DEFAULT_MECHANISM                  # KAFKA_SASL_MECHANISM
+    sasl_username: str = ""                                  # KAFKA_SASL_USERNAME
+    sasl_password: str = Field(default="", repr=False)       # KAFKA_SASL_PASSWORD
     extra: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _connection_is_consistent(self) -> "KafkaSettings":
+        self.connection()  # a SASL protocol without a user, an unknown mechanism: refused at load, named
+        return self
+
+    def connection(self) -> KafkaConnection:
+        return KafkaConnection(self.bootstrap_servers, username=self.sasl_username, password=self.sasl_password,
+                               mechanism=self.sasl_mechanism, protocol=self.security_protocol)
 
 
 class ValidationSettings(_Strict):
@@ -118,12 +133,14 @@ ENV_OVERRIDES: dict[str, str] = {
     "SIMULATOR_CA_FILE": "simulator.ca_file",
     "REPLAY_WS_URL": "replay.ws_url", "REPLAY_REST_URL": "replay.rest_url",
     "KAFKA_BOOTSTRAP_SERVERS": "kafka.bootstrap_servers",
+    "KAFKA_SECURITY_PROTOCOL": "kafka.security_protocol", "KAFKA_SASL_MECHANISM": "kafka.sasl_mechanism",
+    "KAFKA_SASL_USERNAME": "kafka.sasl_username", "KAFKA_SASL_PASSWORD": "kafka.sasl_password",
     "STREAMING_METRICS_HOST": "metrics.host", "STREAMING_METRICS_PORT": "metrics.port",
     "STREAM_ARCHIVE": "archive.enabled", "STREAMING_POSITIONS_FILE": "kafka.positions_file",
     "S3_ENDPOINT": "archive.s3_endpoint", "MINIO_ROOT_USER": "archive.access_key",
     "MINIO_ROOT_PASSWORD": "archive.secret_key", "MINIO_BUCKET": "archive.bucket",
 }
-SECRET_ENV = {"MINIO_ROOT_PASSWORD", "MINIO_ROOT_USER"}
+SECRET_ENV = {"MINIO_ROOT_PASSWORD", "MINIO_ROOT_USER", "KAFKA_SASL_PASSWORD"}
 
 
 def _set(raw: dict, dotted: str, value: Any) -> None:

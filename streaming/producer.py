@@ -35,8 +35,7 @@ POLL_INTERVAL_S = 0.005  # poll_loop cadence: bounds how late a delivery report 
 
 
 def producer_config(s: KafkaSettings) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": s.bootstrap_servers,
+    return s.connection().client_config(**{
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": s.compression,
@@ -53,7 +52,7 @@ def producer_config(s: KafkaSettings) -> dict[str, Any]:
         "client.id": "crypto-streaming",
         "logger": logging.getLogger("streaming.librdkafka"),  # librdkafka logs as JSON lines too
         **s.extra,
-    }
+    })
 
 
 class KafkaSink:

@@ -22,6 +22,7 @@ from streaming.resume import ids_in_kafka
 
 if TYPE_CHECKING:
     from streaming.backfill import Backfiller
+    from shared.kafka_connection import KafkaConnection
     from streaming.pipeline import Pipeline, StreamState
 
 log = logging.getLogger("streaming.redelivery")
@@ -30,7 +31,7 @@ SPAN = 10_000  # ids per REST span (10 pages of historicalTrades / aggTrades)
 
 
 class Redeliverer:
-    def __init__(self, pipeline: "Pipeline", backfiller: "Backfiller | None", bootstrap: str,
+    def __init__(self, pipeline: "Pipeline", backfiller: "Backfiller | None", bootstrap: "KafkaConnection | str",
                  interval_s: float, max_attempts: int) -> None:
         self.p, self.backfiller, self.bootstrap = pipeline, backfiller, bootstrap
         self.interval_s, self.max_attempts = interval_s, max_attempts

@@ -15,16 +15,19 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
+from shared.kafka_connection import KafkaConnection
+
 log = logging.getLogger("streaming.resume")
 
 
-def read_positions(bootstrap: str, topics: list[str], streams: set[str], scan: int,
+def read_positions(kafka: KafkaConnection | str, topics: list[str], streams: set[str], scan: int,
                    timeout: float = 10.0) -> dict[str, Any]:
     """{stream: last id (int) | (open time, event time, closed)} for trade/aggTrade/kline streams."""
     if scan <= 0 or not topics:
         return {}
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"streaming-resume-{uuid.uuid4().hex[:8]}",
-                  "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    c = Consumer(KafkaConnection.of(kafka).client_config(**{
+        "group.id": f"streaming-resume-{uuid.uuid4().hex[:8]}",  # the streaming user's groups: streaming-*
+        "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"}))
     out: dict[str, Any] = {}
     try:
         md = c.list_topics(timeout=timeout)
@@ -73,13 +76,14 @@ def read_positions(bootstrap: str, topics: list[str], streams: set[str], scan: i
     return out
 
 
-def ids_in_kafka(bootstrap: str, topic: str, stream: str, since_ms: int, timeout: float = 10.0) -> set[int]:
+def ids_in_kafka(kafka: KafkaConnection | str, topic: str, stream: str, since_ms: int, timeout: float = 10.0) -> set[int]:
     """Ids of ``stream`` (trade ``t``, aggTrade ``a``, closed kline open time) in ``topic`` from records
     written at/after ``since_ms`` — what a failed delivery may still have written (librdkafka reports a
     request that timed out in flight as failed although the broker may have stored it)."""
     kind = stream.split("@", 1)[1]
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"streaming-redeliver-{uuid.uuid4().hex[:8]}",
-                  "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    c = Consumer(KafkaConnection.of(kafka).client_config(**{
+        "group.id": f"streaming-redeliver-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"}))
     out: set[int] = set()
     key = stream.encode()
     try:

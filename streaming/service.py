@@ -125,7 +125,7 @@ class Service:
                                  s.backfill.max_pending_per_stream)
         self.sink.on_undelivered = self.pipeline.on_undelivered
         await self._resume()
-        self.redeliverer = Redeliverer(self.pipeline, self.backfiller, s.kafka.bootstrap_servers,
+        self.redeliverer = Redeliverer(self.pipeline, self.backfiller, s.kafka.connection(),
                                        s.kafka.redeliver_interval_s, s.kafka.redeliver_max_attempts)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self.sink.poll_loop()))
@@ -148,7 +148,7 @@ class Service:
         backoff = Backoff(1, 30)
         while not self._stop.is_set():
             try:
-                await asyncio.to_thread(ensure_topics, self.settings.kafka.bootstrap_servers, syms, self.symbols.topics)
+                await asyncio.to_thread(ensure_topics, self.settings.kafka.connection(), syms, self.symbols.topics)
                 self.kafka_ok = True
                 return
             except Exception as e:  # noqa: BLE001 - broker not up yet: keep trying, say so
@@ -166,7 +166,7 @@ class Service:
         want = {n for n, st in p.streams.items() if st.seq.backfillable}
         saved = load_positions(self.positions_path)
         try:
-            pos = await asyncio.to_thread(read_positions, self.settings.kafka.bootstrap_servers,
+            pos = await asyncio.to_thread(read_positions, self.settings.kafka.connection(),
                                           sorted({topic_for(st.symbol) for st in p.streams.values()}), want,
                                           self.settings.kafka.resume_scan)
         except Exception as e:  # noqa: BLE001 - fall back to the positions file below

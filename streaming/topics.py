@@ -11,15 +11,16 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared.envelope import DLQ_TOPIC, topic_for
+from shared.kafka_connection import KafkaConnection
 from shared.symbols import TopicDefaults
 
 log = logging.getLogger("streaming.topics")
 
 
-def ensure_topics(bootstrap: str, symbols: list[str], t: TopicDefaults, timeout: float = 15.0) -> dict[str, str]:
+def ensure_topics(kafka: KafkaConnection | str, symbols: list[str], t: TopicDefaults, timeout: float = 15.0) -> dict[str, str]:
     """Returns {topic: "created" | "exists" | "exists (N partitions, wanted M)"}; raises KafkaException
     when the broker cannot be reached within ``timeout``."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(KafkaConnection.of(kafka).client_config())
     wanted = {topic_for(s): t.partitions for s in symbols}
     wanted[DLQ_TOPIC] = 1
     md = admin.list_topics(timeout=timeout)

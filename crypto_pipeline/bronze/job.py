@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from crypto_pipeline.bronze import dedup, parse
 from crypto_pipeline.lakehouse import offsets as off
-from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, read_batch
+from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, KafkaTarget, read_batch
 from crypto_pipeline.lakehouse.hudi import checkpoint_of, hudi_options, read_commit_state
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 from crypto_pipeline.lakehouse.writer_lock import TableLocks
@@ -115,7 +115,7 @@ def write_table(spark: SparkSession, w: dedup.WritePlan, table: TableDef, path: 
     w.df.write.format("hudi").options(**opts).mode("append").save(path)
 
 
-def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
+def run_bronze(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: str,
                watermarks: off.Watermarks | Callable[[], off.Watermarks], *,
                max_per_partition: int | None = None, accept_data_loss: bool = False, run_id: str | None = None,
                write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None,
@@ -141,7 +141,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
                            run_id, write_threads, parallelism, driver_reader, async_clustering)
 
 
-def _run_locked(spark: SparkSession, bucket: str, bootstrap: str, pattern: str, watermarks: off.Watermarks,
+def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: str, watermarks: off.Watermarks,
                 names: tuple[str, ...], max_per_partition: int | None, accept_data_loss: bool, run_id: str | None,
                 write_threads: int, parallelism: int, driver_reader: DriverKafkaReader | None,
                 async_clustering: tuple[str, ...]) -> RunResult:

@@ -30,7 +30,7 @@ from crypto_pipeline.bronze.job import RunResult, run_bronze
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.clustering import ClusteringResult, cluster_table, is_write_conflict
 from crypto_pipeline.lakehouse.hudi import SEPARATELY_CLUSTERED, table_exists
-from crypto_pipeline.lakehouse.kafka_batch import DRIVER_READ_MAX, DriverKafkaReader
+from crypto_pipeline.lakehouse.kafka_batch import DRIVER_READ_MAX, DriverKafkaReader, KafkaTarget
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, bronze_path
 from crypto_pipeline.lakehouse.writer_lock import TableLocks, clustering_lock
 
@@ -88,7 +88,7 @@ class LoopState:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def run_loop(spark: SparkSession, bucket: str, bootstrap: str, pattern: str,
+def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: str,
              end_offsets: Callable[[], off.Watermarks], settings: LoopSettings, should_stop: Callable[[], bool],
              on_cycle: Callable[[Cycle], None], run_id: str | None = None, locks: TableLocks | None = None,
              after_slow: Callable[[], None] | None = None) -> LoopState:

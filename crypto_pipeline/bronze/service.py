@@ -32,6 +32,7 @@ from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.kafka_batch import watermark_reader
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES
 from crypto_pipeline.lakehouse.writer_lock import TableLocks
+from shared.kafka_connection import KafkaConnection, KafkaConnectionError
 
 log = logging.getLogger("bronze-writer")
 
@@ -68,7 +69,7 @@ def _flag(value: str) -> bool:
 
 @dataclass(frozen=True)
 class WriterConfig:
-    bootstrap: str
+    bootstrap: KafkaConnection  # with the pipeline's Kafka login (read-only on the raw topics)
     pattern: str
     s3_endpoint: str
     access_key: str
@@ -108,7 +109,11 @@ class WriterConfig:
                                 accept_data_loss=accept)
         except ValueError as e:
             raise ValueError(f"bronze-writer: {e}") from None
-        return cls(bootstrap=get("KAFKA_BOOTSTRAP_SERVERS"), pattern=get("BRONZE_TOPIC_PATTERN", r"^crypto_raw_.*"),
+        try:
+            kafka = KafkaConnection.from_env(env)
+        except KafkaConnectionError as e:
+            raise KeyError(f"bronze-writer: {e}") from None
+        return cls(bootstrap=kafka, pattern=get("BRONZE_TOPIC_PATTERN", r"^crypto_raw_.*"),
                    s3_endpoint=get("S3_ENDPOINT"), access_key=get("S3_ACCESS_KEY"), secret_key=get("S3_SECRET_KEY"),
                    bucket=get("MINIO_BUCKET"), dagster_url=get("DAGSTER_URL"),
                    health_host=get("BRONZE_WRITER_HOST", "127.0.0.1"), health_port=num("BRONZE_WRITER_PORT", "9110", int),

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType
 
 from crypto_pipeline.lakehouse.offsets import Plan
+from shared.kafka_connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 KeyFilter = Callable[[bytes | None], bool]  # Kafka key -> keep the record
@@ -31,12 +32,17 @@ _DRIVER_SCHEMA = StructType([
     StructField("partition", IntegerType()), StructField("offset", LongType()),
     StructField("timestamp_ms", LongType()), StructField("timestampType", IntegerType())])
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp", "timestampType")
+# a host:port (a PLAINTEXT broker) or a KafkaConnection with the pipeline's SASL login
+KafkaTarget = KafkaConnection | str
+# the pipeline's Kafka user may use consumer groups with this prefix only (infra/kafka_acl.py)
+GROUP_PREFIX = "crypto-pipeline-"
 
 
-def read_with_spark(spark: SparkSession, bootstrap: str, pattern: str, plan: Plan) -> DataFrame:
+def read_with_spark(spark: SparkSession, bootstrap: KafkaTarget, pattern: str, plan: Plan) -> DataFrame:
     starting, ending = plan.kafka_json()
-    return (spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap)
-            .option("subscribePattern", pattern).option("startingOffsets", starting)
+    # the login (a JAAS value) is an option of this reader, in the driver's memory; never a --conf on a command line
+    return (spark.read.format("kafka").options(**KafkaConnection.of(bootstrap).spark_options())
+            .option("groupIdPrefix", f"{GROUP_PREFIX}spark").option("subscribePattern", pattern).option("startingOffsets", starting)
             .option("endingOffsets", ending).option("failOnDataLoss", "true").load())
 
 
@@ -55,16 +61,16 @@ class DriverKafkaReader:
     Nothing is committed to Kafka (the checkpoint lives in the Hudi commit); the group id only names the
     client. Reads stop at the planned end offset of each partition, never at whatever arrived since."""
 
-    def __init__(self, bootstrap: str, max_records: int = DRIVER_READ_MAX, timeout_s: float = 30.0) -> None:
+    def __init__(self, bootstrap: KafkaTarget, max_records: int = DRIVER_READ_MAX, timeout_s: float = 30.0) -> None:
         from confluent_kafka import Consumer
 
         self.max_records, self.timeout_s = max_records, timeout_s
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": "crypto-pipeline-bronze-reader",
+        self._consumer = Consumer(KafkaConnection.of(bootstrap).client_config(**{
+            "group.id": f"{GROUP_PREFIX}bronze-reader",
             "enable.auto.commit": False, "enable.auto.offset.store": False,
             "isolation.level": "read_uncommitted",  # same view as the high watermarks the plan was made from
             "fetch.wait.max.ms": 20,                # the range already exists: do not wait for more data
-            "log_level": 0})
+            "log_level": 0}))
 
     def close(self) -> None:
         self._consumer.close()
@@ -108,7 +114,7 @@ class DriverKafkaReader:
         return _to_kafka_columns(spark.createDataFrame(rows, _DRIVER_SCHEMA))
 
 
-def read_batch(spark: SparkSession, bootstrap: str, pattern: str, plan: Plan,
+def read_batch(spark: SparkSession, bootstrap: KafkaTarget, pattern: str, plan: Plan,
                driver: DriverKafkaReader | None = None, keep: KeyFilter | None = None) -> DataFrame:
     """The planned records as a DataFrame (driver path when possible). ``keep`` may drop records by key
     in the driver; the Spark path returns them all (the caller filters them the same way)."""
@@ -119,7 +125,7 @@ def read_batch(spark: SparkSession, bootstrap: str, pattern: str, plan: Plan,
 
 
 @contextmanager
-def watermark_reader(bootstrap: str, pattern: str, timeout: float = 10.0
+def watermark_reader(bootstrap: KafkaTarget, pattern: str, timeout: float = 10.0
                      ) -> Iterator[Callable[[], dict[str, dict[int, tuple[int, int]]]]]:
     """A reader of the low/high offsets of every topic matching ``pattern`` over one consumer, for callers
     that ask every few seconds (the bronze loops): each call refreshes the metadata, so new topics appear,
@@ -129,8 +135,8 @@ def watermark_reader(bootstrap: str, pattern: str, timeout: float = 10.0
 
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "crypto-pipeline-inspect",
-                         "enable.auto.commit": False, "log_level": 0})
+    consumer = Consumer(KafkaConnection.of(bootstrap).client_config(**{
+        "group.id": f"{GROUP_PREFIX}inspect", "enable.auto.commit": False, "log_level": 0}))
     regex, lock = re.compile(pattern), threading.Lock()
 
     def read() -> dict[str, dict[int, tuple[int, int]]]:

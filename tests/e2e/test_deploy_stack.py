@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -28,6 +29,10 @@ ALLOWED_HOLDERS = {
     "SERVING_READER_PASSWORD": {"dashboard"},
     "SIMULATOR_CONTROL_TOKEN": {"simulator"},
     "POSTGRES_PASSWORD": set(),  # the superuser's: deploy's provisioning only
+    "KAFKA_STREAMING_PASSWORD": {"streaming"},  # the only writer of crypto_raw_* and crypto_dlq
+    "KAFKA_PIPELINE_PASSWORD": {"dagster-daemon", "bronze-writer", "serving-ticker"},  # readers
+    "KAFKA_ADMIN_PASSWORD": set(),       # deploy's provisioning and ./monitor.sh; the broker has it in its 0600 file
+    "KAFKA_CONTROLLER_PASSWORD": set(),  # the broker's 0600 server.properties only
 }
 
 
@@ -103,6 +108,7 @@ def run(cmd: str, env: dict, timeout: float = 600, *args: str) -> subprocess.Com
 def assert_secrets_where_they_belong(base: Path) -> None:
     sightings = secret_sightings(base / "var", base / ".env")
     assert any(name == "MINIO_PIPELINE_PASSWORD" for name, *_ in sightings)  # the scan sees the stack
+    assert any(name == "KAFKA_STREAMING_PASSWORD" for name, *_ in sightings)
     wrong = [s for s in sightings
              if s[1] == "cmdline" or s[2] not in ALLOWED_HOLDERS.get(s[0], {s[2]}) or s[2] is None]
     assert wrong == [], f"secrets visible where they do not belong (name, where, program, pid, process): {wrong}"
@@ -121,8 +127,19 @@ def assert_rotation_applied(base: Path, env: dict, old: dict[str, str]) -> None:
     new = read_env_file(base / ".env")
     s = load_stack_settings(env=env)
     for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "MINIO_PIPELINE_PASSWORD", "POSTGRES_DAGSTER_PASSWORD",
-                 "SIMULATOR_CONTROL_TOKEN"):
+                 "SIMULATOR_CONTROL_TOKEN", "KAFKA_ADMIN_PASSWORD", "KAFKA_STREAMING_PASSWORD", "KAFKA_PIPELINE_PASSWORD",
+                 "KAFKA_CONTROLLER_PASSWORD"):
         assert new[name] != old[name], name
+    from infra.credentials import load_credentials
+    from infra.health import kafka_ok
+    from infra.services import kafka_connection
+
+    creds = load_credentials(base / ".env")
+    for user in ("admin", "streaming", "pipeline"):  # Kafka: the new passwords log in, the old ones do not
+        conn = kafka_connection(s, creds, user)
+        assert kafka_ok(conn) is None, user
+        refused = kafka_ok(replace(conn, password=old[f"KAFKA_{user.upper()}_PASSWORD"])) or ""
+        assert "Authentication failed" in refused, (user, refused)
     for user, pw_key in (("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"), ("MINIO_PIPELINE_USER", "MINIO_PIPELINE_PASSWORD")):
         Minio(f"{s.bind_host}:{s.minio.port}", new[user], new[pw_key], secure=False).bucket_exists(s.minio.bucket)
         with pytest.raises(S3Error):
@@ -156,6 +173,13 @@ def test_deploy_monitor_stop(isolated_env):
         assert svc in mon.stdout
     assert "DOWN" not in mon.stdout
     assert stack_processes(base / "var"), "expected the stack's processes to be running"
+    # Kafka authenticates: a client without a login gets nothing (tests/integration/security/test_kafka_auth.py
+    # drives every refusal; here: the deployed broker is the authenticated one)
+    from infra.health import kafka_ok
+    from shared.kafka_connection import KafkaConnection
+    from shared.settings import load_stack_settings
+
+    assert "metadata request failed" in (kafka_ok(KafkaConnection(load_stack_settings(env=env).kafka_bootstrap)) or "")
 
     # nobody clicks anything: the bronze-writer service commits the streamed trades
     deployed = time.monotonic()

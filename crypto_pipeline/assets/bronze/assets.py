@@ -47,7 +47,7 @@ def bronze_ingest(context: AssetExecutionContext, config: BronzeConfig, spark: P
     session = spark.spark_session
     locks = bronze_locks.locks(s3.bucket, application=f"bronze_ingest {context.run.run_id[:8]}")
     try:
-        res = run_bronze(session, s3.bucket, kafka.bootstrap_servers, kafka.topic_pattern, kafka.end_offsets,
+        res = run_bronze(session, s3.bucket, kafka.connection(), kafka.topic_pattern, kafka.end_offsets,
                          max_per_partition=config.max_offsets_per_partition, accept_data_loss=config.accept_data_loss,
                          run_id=context.run.run_id, write_threads=config.write_threads,
                          async_clustering=SEPARATELY_CLUSTERED, locks=locks)

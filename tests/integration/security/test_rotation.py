@@ -1,7 +1,9 @@
-"""Credential rotation on real PostgreSQL and MinIO (what ./deploy.sh --rotate-credentials does, without
-supervisord): the superuser's password changes first with the old one, .env is rewritten 0600, MinIO restarts with
-its new root password, provisioning applies the roles' and the pipeline user's new secrets; old ones are refused."""
+"""Credential rotation on real PostgreSQL, MinIO and Kafka (what ./deploy.sh --rotate-credentials does, without
+supervisord): the superuser's password and Kafka's SCRAM passwords change first with the old admin logins, .env is
+rewritten 0600, MinIO restarts with its new root password and Kafka with its new server.properties, provisioning
+applies the roles' and the pipeline user's new secrets; old ones are refused."""
 import stat
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -9,6 +11,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from infra.credentials import load_credentials
+from infra.health import kafka_ok
 from infra.local_stack import LocalStack
 from infra.provision import provision
 from infra.rotate import ROTATED, rotate_credentials
@@ -16,7 +19,7 @@ from infra.rotate import ROTATED, rotate_credentials
 
 @pytest.fixture()
 def own_stack():
-    stack = LocalStack.create()  # its own: rotating must not touch the session stack's credentials
+    stack = LocalStack.create(kafka_sasl=True)  # its own: rotating must not touch the session stack's credentials
     yield stack
     stack.close()
 
@@ -34,8 +37,9 @@ def s3_login(stack, user, password):
 
 def test_rotation_applies_every_new_secret_and_refuses_the_old_ones(own_stack):
     stack = own_stack
-    stack.start("postgres", "minio")
+    stack.start("postgres", "minio", "kafka")
     old = stack.creds
+    kafka_config = stack.specs()["kafka"].env["KAFKA_CONFIG_SHA256"]
     env_file = stack.base / ".env"
     assert rotate_credentials(env_file, stack.settings) == list(ROTATED)
     new = load_credentials(env_file)
@@ -44,12 +48,19 @@ def test_rotation_applies_every_new_secret_and_refuses_the_old_ones(own_stack):
                                                                          old.kafka_cluster_id)
     for a, b in ((old.postgres_password, new.postgres_password), (old.minio_password, new.minio_password),
                  (old.pipeline_s3_password, new.pipeline_s3_password), (old.dagster_pg_password, new.dagster_pg_password),
-                 (old.simulator_token, new.simulator_token)):
+                 (old.simulator_token, new.simulator_token), (old.kafka_admin_password, new.kafka_admin_password),
+                 (old.kafka_streaming_password, new.kafka_streaming_password),
+                 (old.kafka_pipeline_password, new.kafka_pipeline_password),
+                 (old.kafka_controller_password, new.kafka_controller_password)):
         assert a != b
     # what deploy does next: restart the programs whose secrets changed, provision again
     stack.creds = new
+    # Kafka's config changed (the controller's secret): deploy's supervisord sees a new KAFKA_CONFIG_SHA256
+    assert stack.specs()["kafka"].env["KAFKA_CONFIG_SHA256"] != kafka_config
     stack.stop("minio")
     stack.start("minio")
+    stack.stop("kafka")
+    stack.start("kafka")  # health check as the new admin, provisioning sets the passwords again
     provision("postgres", stack.settings, new)
 
     pg_login(stack, new.postgres_user, new.postgres_password)
@@ -63,3 +74,8 @@ def test_rotation_applies_every_new_secret_and_refuses_the_old_ones(own_stack):
     for user, password in ((old.minio_user, old.minio_password), (old.pipeline_s3_user, old.pipeline_s3_password)):
         with pytest.raises(S3Error):
             s3_login(stack, user, password)
+    for user, pw_old in (("admin", old.kafka_admin_password), ("streaming", old.kafka_streaming_password),
+                         ("pipeline", old.kafka_pipeline_password)):
+        assert kafka_ok(stack.kafka(user)) is None, user  # stack.creds are the new ones
+        refused = kafka_ok(replace(stack.kafka(user), password=pw_old)) or ""
+        assert "Authentication failed" in refused, (user, refused)

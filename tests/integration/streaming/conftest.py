@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from binance_sim import SimConfig, SymbolSpec, run_in_thread
 from shared.envelope import topic_for
+from shared.kafka_connection import KafkaConnection
 from shared.symbols import load_symbols
 from streaming.config import load_streaming_settings
 from streaming.logs import setup_logging
@@ -39,11 +40,12 @@ def start_sim(rates: dict[str, float], **kw):
 class ServiceThread:
     """The real Service on its own loop in a thread; stop() runs the SIGTERM path and returns its rc."""
 
-    def __init__(self, bootstrap: str, sim, symbols_file: Path, overrides: dict | None = None,
+    def __init__(self, bootstrap: "KafkaConnection | str", sim, symbols_file: Path, overrides: dict | None = None,
                  source: str = "simulator") -> None:
         from streaming.service import Service
 
-        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SIMULATOR_WS_URL": sim.ws_url,
+        # as the deploy stack hands it over: the service's Kafka login in its environment
+        env = {**KafkaConnection.of(bootstrap).as_env(), "SIMULATOR_WS_URL": sim.ws_url,
                "SIMULATOR_REST_URL": sim.rest_url, "STREAM_SOURCE": source, "STREAMING_METRICS_PORT": "0"}
         base = {"connection.stall_timeout_s": 10, "kafka.flush_timeout_s": 60,
                 "kafka.positions_file": str(symbols_file.parent / "positions.json")}
@@ -78,9 +80,10 @@ class ServiceThread:
         return self.rc  # type: ignore[return-value]
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list:
+def read_topic(bootstrap: "KafkaConnection | str", topic: str, timeout: float = 30) -> list:
     """Every record of ``topic`` (all partitions, up to the current end), as Message objects."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{time.time_ns()}", "enable.auto.commit": False})
+    c = Consumer(KafkaConnection.of(bootstrap).client_config(**{"group.id": f"t-{time.time_ns()}",
+                                                               "enable.auto.commit": False}))
     try:
         md = c.list_topics(topic, timeout=10)
         parts = list(md.topics[topic].partitions)
@@ -98,7 +101,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list:
         c.close()
 
 
-def stream_records(bootstrap: str, symbol: str, stream: str) -> list[dict]:
+def stream_records(bootstrap: "KafkaConnection | str", symbol: str, stream: str) -> list[dict]:
     """Envelopes of one stream, in Kafka order."""
     key = stream.encode()
     return [orjson.loads(m.value()) for m in read_topic(bootstrap, topic_for(symbol)) if m.key() == key]

@@ -69,5 +69,27 @@ def test_every_credential_is_guarded_and_given_only_to_its_container():
     assert holders["SERVING_WRITER_PASSWORD"] == {"dagster-daemon", "serving-ticker"}
     assert holders["SERVING_READER_PASSWORD"] == {"dashboard"}
     assert holders["SIMULATOR_CONTROL_TOKEN"] == {"simulator"}
+    assert holders["KAFKA_STREAMING_PASSWORD"] == {"streaming"}
+    assert holders["KAFKA_PIPELINE_PASSWORD"] == {"dagster-daemon", "bronze-writer", "serving-ticker"}
+    assert holders["KAFKA_ADMIN_PASSWORD"] == holders["KAFKA_CONTROLLER_PASSWORD"] == {"kafka"}
     # the whole .env goes to the one-shot provisioning (the admin) only
     assert [n for n, svc in SERVICES.items() if "env_file" in svc] == ["provision"]
+
+
+def test_kafka_authenticates_every_listener_and_each_client_has_its_own_login():
+    kafka = SERVICES["kafka"]["environment"]
+    protocols = dict(p.split(":") for p in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}  # no PLAINTEXT listener
+    assert kafka["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512,PLAIN"  # PLAIN: the admin
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert "user_admin=" in kafka["KAFKA_LISTENER_NAME_CLIENT_PLAIN_SASL_JAAS_CONFIG"]  # the only PLAIN user
+    assert "--kafka kafka:9092" in SERVICES["provision"]["command"]
+    users = {name: (svc.get("environment") or {}).get("KAFKA_SASL_USERNAME") for name, svc in SERVICES.items()}
+    assert users["streaming"] == "streaming"
+    assert {n for n, u in users.items() if u == "pipeline"} == {"dagster-webserver", "dagster-daemon",
+                                                                 "bronze-writer", "serving-ticker"}
+    for name, svc in SERVICES.items():  # a login is a user with its own password (the webserver only loads code)
+        env = svc.get("environment") or {}
+        if "KAFKA_SASL_PASSWORD" in env:
+            assert _interpolated(env["KAFKA_SASL_PASSWORD"]) == {f"KAFKA_{env['KAFKA_SASL_USERNAME'].upper()}_PASSWORD"}
