@@ -16,7 +16,8 @@ How a run restates gold (README "Gold", docs/architecture.md):
    and, for the portfolios, the running state a new bar needs (first bar, its value, the peak value). A run
    whose bars all lie after ``covered`` (a new minute: the usual case) has nothing stored to compare with or
    delete, so it neither reads the table nor looks keys up (an insert), and takes the portfolio's prior from
-   the checkpoint instead of scanning the stored rows; a restatement reads the stored rows from its first bar.
+   the checkpoint instead of scanning the stored rows; a restatement reads the stored rows from its first bar
+   (crypto_pipeline/gold/state.py).
 Reads are driver-side (crypto_pipeline/gold/files.py); ``Phases`` records the seconds of each step.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from crypto_pipeline.gold import lake
+from crypto_pipeline.gold import lake, state
 from crypto_pipeline.gold.anomalies import anomaly_rows
 from crypto_pipeline.gold.correlation import correlation_rows
 from crypto_pipeline.gold.files import LakeFiles
@@ -79,16 +80,6 @@ class TableRun:
     inserted: bool = False  # every bar after what the table held: no stored rows read, no key lookup
 
 
-def _skey(key: tuple) -> str:
-    return "|".join(map(str, key))
-
-
-def _covered(ckpt: dict, full: bool) -> dict[str, int] | None:
-    """The table's last computed bar per series from its checkpoint; None when unknown (full rebuild, a
-    checkpoint written before it was kept)."""
-    return None if full or "covered" not in ckpt else dict(ckpt["covered"])
-
-
 def _fingerprint(table: str, s: GoldSettings, portfolios: list[Portfolio]) -> str:
     parts: dict = {"v": 1}
     if table in (RISK, CORRELATION, PORTFOLIO):
@@ -129,11 +120,15 @@ def update_gold(spark: SparkSession, silver_ohlcv: str, silver_indicators: str, 
     changes_memo: dict[tuple, dict] = {}
     plans: dict[str, tuple[dict, dict]] = {}
     known: dict[str, dict | None] = {}  # table -> its covered state (None: unknown)
-    state: dict = {}  # portfolio running state from the portfolio table's checkpoint
-    with timer("timeline: silver ends, gold checkpoints"):
-        ends = {k: hudi.latest_completion_time(spark, p) for k, p in upstream_path.items()}
-        ckpts = {t: hudi.read_checkpoint(spark, gold_path(gold_base, t), prefix=lake.META_PREFIX) or {}
-                 for t in (*tables, *([POSITIONS] if PORTFOLIO in tables else []))}
+    running: dict = {}  # portfolio running state from the portfolio table's checkpoint
+    with timer("timeline: silver ends, gold checkpoints"), ThreadPoolExecutor(max_workers=4) as pool:
+        # a few S3 round trips each (meta client, timeline, newest commit): in parallel
+        own = (*tables, *([POSITIONS] if PORTFOLIO in tables else []))
+        end_f = {k: pool.submit(hudi.latest_completion_time, spark, p) for k, p in upstream_path.items()}
+        ckpt_f = {t: pool.submit(hudi.read_checkpoint, spark, gold_path(gold_base, t), prefix=lake.META_PREFIX)
+                  for t in own}
+        ends = {k: f.result() for k, f in end_f.items()}
+        ckpts = {t: f.result() or {} for t, f in ckpt_f.items()}
     for t in tables:
         key = "silver_indicators" if t == SIGNALS else "silver_ohlcv"
         run = runs[t] = TableRun(end=ends[key])
@@ -143,10 +138,10 @@ def update_gold(spark: SparkSession, silver_ohlcv: str, silver_indicators: str, 
         run.begin = None if run.full else ckpt.get(key)
         if run.end is None or run.begin == run.end:
             continue
-        known[t] = _covered(ckpt, run.full)
+        known[t] = state.covered_of(ckpt, run.full)
         if t == PORTFOLIO:
-            known[POSITIONS] = _covered(ckpts[POSITIONS], run.full or ckpts[POSITIONS].get("config") != fp)
-            state = {} if run.full else dict(ckpt.get("priors", {}))
+            known[POSITIONS] = state.covered_of(ckpts[POSITIONS], run.full or ckpts[POSITIONS].get("config") != fp)
+            running = {} if run.full else dict(ckpt.get("priors", {}))
         memo = (key, run.begin)
         if memo not in changes_memo:
             with timer(f"silver increment: {key}"):
@@ -187,7 +182,7 @@ def update_gold(spark: SparkSession, silver_ohlcv: str, silver_indicators: str, 
     if PORTFOLIO in plans and runs[PORTFOLIO].full:  # new or changed portfolios: stored rows are no prior
         targets[PORTFOLIO] = {k: ORIGIN for k in targets[PORTFOLIO]}
     with timer("portfolio priors"):
-        priors = _portfolio_priors(files, gold_path(gold_base, PORTFOLIO), targets.get(PORTFOLIO, {}), state)
+        priors = state.portfolio_priors(files, gold_path(gold_base, PORTFOLIO), targets.get(PORTFOLIO, {}), running)
     for (name, iv), f in list(targets.get(PORTFOLIO, {}).items()):
         if (name, iv) not in priors and f > ORIGIN:  # nothing stored before the change: from the origin
             targets[PORTFOLIO][(name, iv)] = ORIGIN
@@ -214,11 +209,11 @@ def update_gold(spark: SparkSession, silver_ohlcv: str, silver_indicators: str, 
         if t == RISK:
             run.origins = extra
         write = lambda table, df: _write(spark, files, timer, gold_base, table, df, from_iv, scope,  # noqa: E731
-                                         _with_covered(ckpt, known.get(table), covered), restated, stamp,
+                                         state.with_covered(ckpt, known.get(table), covered), restated, stamp,
                                          parallelism, known.get(table))
         if t == PORTFOLIO:  # positions first: the portfolio commit carries the checkpoint that counts
             run.positions = extra
-            ckpt["priors"] = _next_priors(state, rows, scope, priors)
+            ckpt["priors"] = state.next_priors(running, rows, scope, priors)
             write(POSITIONS, extra)
         run.rows_written, run.rows_deleted, run.inserted = write(t, rows)
         if t == RISK:  # rows per window vs final silver candles, over each recomputed range (in memory)
@@ -234,19 +229,11 @@ def update_gold(spark: SparkSession, silver_ohlcv: str, silver_indicators: str, 
     return runs
 
 
-def _with_covered(ckpt: dict, known: dict | None, covered: dict[tuple, int]) -> dict:
-    """The checkpoint to commit: the table's covered state advanced by this run's series."""
-    out = dict(known or {})
-    for k, last in covered.items():
-        out[_skey(k)] = max(out.get(_skey(k), last), last)
-    return {**ckpt, "covered": out}
-
-
 def _write(spark, files, timer, gold_base, table, rows, from_iv, scope, ckpt, restated, stamp, parallelism,
            known: dict | None) -> tuple[int, int, bool]:
     path = gold_path(gold_base, table)
     # every recomputed series starts after the last bar the table holds for it: nothing stored to diff/delete
-    all_new = known is not None and bool(scope) and all(known.get(_skey(k), f) < f for k, f in scope.items())
+    all_new = known is not None and bool(scope) and all(known.get(state.skey(k), f) < f for k, f in scope.items())
     with timer(f"stored rows: {table}"):
         existing = lake.read_existing(files, path, table, {} if all_new else from_iv)
     key_cols = ["portfolio", "interval"] if table in (PORTFOLIO, POSITIONS) else ["symbol", "interval"]
@@ -339,51 +326,6 @@ def _portfolios(ohlcv: dict, tg: dict, portfolios, priors: dict, windows: dict):
         scope[(name, iv)] = from_ms
         covered[(name, iv)] = end
     return _concat(ports, PORTFOLIO), _concat(positions, POSITIONS), scope, covered
-
-
-def _portfolio_priors(files: LakeFiles, path: str, tg: dict, state: dict) -> dict[tuple[str, str], Prior]:
-    """First bar, its value and the highest value before each target's first recomputed bar: from the
-    portfolio checkpoint's running state when the target starts after every stored bar, else from the
-    stored rows (a restatement)."""
-    out, scan = {}, []
-    for (name, iv), f in tg.items():
-        if f <= ORIGIN:
-            continue
-        st = state.get(_skey((name, iv)))
-        if st is not None and st[3] < f:
-            out[(name, iv)] = Prior(int(st[0]), float(st[1]), float(st[2]))
-        else:
-            scan.append((name, iv, f))
-    if scan:
-        last = {(n, iv): lake.period_from(iv, f) for n, iv, f in scan}  # periods up to each target's start
-
-        def keep(p: dict[str, str]) -> bool:
-            if "interval" not in p:
-                return any(n == p["portfolio"] for n, _ in last)
-            return (p["portfolio"], p["interval"]) in last and p.get("period", "") <= last[(p["portfolio"], p["interval"])]
-        rows = files.snapshot(path, ("portfolio", "interval", "period"), keep,
-                              ["portfolio", "interval", "open_time_ms", "value"])
-        for n, iv, f in scan:
-            g = rows[(rows.portfolio == n) & (rows.interval == iv) & (rows.open_time_ms < f)]
-            if len(g):
-                first = g.loc[g.open_time_ms.idxmin()]
-                out[(n, iv)] = Prior(int(first.open_time_ms), float(first.value), float(g.value.max()))
-    return out
-
-
-def _next_priors(state: dict, rows: pd.DataFrame, scope: dict, priors: dict) -> dict:
-    """The portfolio running state after this run: per (portfolio, interval) recomputed, [first bar, its value,
-    peak value, last bar] - what the next run's prior is when it starts after that last bar."""
-    out = dict(state)
-    for (name, iv), f in scope.items():
-        g = rows[(rows.portfolio == name) & (rows.interval == iv)]
-        if not len(g):
-            continue
-        prior = priors.get((name, iv))  # only targets after the origin have one
-        first = (prior.first_bar_ms, prior.first_value) if prior else (int(g.open_time_ms.iloc[0]), float(g.value.iloc[0]))
-        peak = max(prior.peak_before if prior else -np.inf, float(g.value.max()))
-        out[_skey((name, iv))] = [int(first[0]), float(first[1]), peak, int(g.open_time_ms.max())]
-    return out
 
 
 def _concat(frames: list, table: str) -> pd.DataFrame:

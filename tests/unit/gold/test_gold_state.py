@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from crypto_pipeline.gold import job, lake
+from crypto_pipeline.gold import lake, state
 from crypto_pipeline.gold.files import _floats
 from crypto_pipeline.gold.portfolio import Prior
 
@@ -30,27 +30,27 @@ class StoredRows:
 
 
 def test_covered_advances_per_series_and_keeps_the_others():
-    ckpt = job._with_covered({"silver_ohlcv": "c2"}, {"BTCUSDT|1m": T + 5 * MIN, "ETHUSDT|1m": T + 9 * MIN},
+    ckpt = state.with_covered({"silver_ohlcv": "c2"}, {"BTCUSDT|1m": T + 5 * MIN, "ETHUSDT|1m": T + 9 * MIN},
                              {("BTCUSDT", "1m"): T + 7 * MIN, ("ETHUSDT", "1m"): T + 3 * MIN, ("SOLUSDT", "1m"): T})
     assert ckpt == {"silver_ohlcv": "c2", "covered": {"BTCUSDT|1m": T + 7 * MIN, "ETHUSDT|1m": T + 9 * MIN,
                                                       "SOLUSDT|1m": T}}
-    assert job._with_covered({}, None, {("1m",): T})["covered"] == {"1m": T}  # unknown state: this run's only
-    assert job._covered({"covered": {"a|1m": 1}}, full=True) is None
-    assert job._covered({}, full=False) is None  # a checkpoint from before the state was kept
+    assert state.with_covered({}, None, {("1m",): T})["covered"] == {"1m": T}  # unknown state: this run's only
+    assert state.covered_of({"covered": {"a|1m": 1}}, full=True) is None
+    assert state.covered_of({}, full=False) is None  # a checkpoint from before the state was kept
 
 
 def test_portfolio_prior_from_the_checkpoint_after_the_last_bar():
-    state = {"core|1m": [T, 1000.0, 1234.5, T + 9 * MIN]}
-    got = job._portfolio_priors(NoFiles(), "p", {("core", "1m"): T + 10 * MIN}, state)
+    running = {"core|1m": [T, 1000.0, 1234.5, T + 9 * MIN]}
+    got = state.portfolio_priors(NoFiles(), "p", {("core", "1m"): T + 10 * MIN}, running)
     assert got == {("core", "1m"): Prior(T, 1000.0, 1234.5)}
 
 
 def test_portfolio_prior_of_a_restatement_from_the_stored_rows():
-    state = {"core|1m": [T, 1000.0, 1234.5, T + 9 * MIN]}
+    running = {"core|1m": [T, 1000.0, 1234.5, T + 9 * MIN]}
     rows = pd.DataFrame({"portfolio": "core", "interval": "1m", "open_time_ms": T + MIN * np.arange(10),
                          "value": [1000.0, 1100, 1300, 900, 1000, 1234.5, 1000, 1000, 1000, 1000]})
     files = StoredRows(rows)
-    got = job._portfolio_priors(files, "p", {("core", "1m"): T + 3 * MIN}, state)  # bar 3 restated
+    got = state.portfolio_priors(files, "p", {("core", "1m"): T + 3 * MIN}, running)  # bar 3 restated
     assert got == {("core", "1m"): Prior(T, 1000.0, 1300.0)}  # the peak before bar 3, not the state's
     keep = files.calls[0]  # only core's 1m partitions up to the restated bar's day
     assert keep({"portfolio": "core"}) and not keep({"portfolio": "other"})
@@ -63,9 +63,9 @@ def test_next_priors_carry_first_value_and_peak():
     rows = pd.DataFrame({"portfolio": "core", "interval": "1m", "open_time_ms": [T + 10 * MIN, T + 11 * MIN],
                          "value": [1200.0, 1250.0]})
     prior = Prior(T, 1000.0, 1234.5)
-    out = job._next_priors({"x|1h": [1, 2.0, 3.0, 4]}, rows, {("core", "1m"): T + 10 * MIN}, {("core", "1m"): prior})
+    out = state.next_priors({"x|1h": [1, 2.0, 3.0, 4]}, rows, {("core", "1m"): T + 10 * MIN}, {("core", "1m"): prior})
     assert out == {"x|1h": [1, 2.0, 3.0, 4], "core|1m": [T, 1000.0, 1250.0, T + 11 * MIN]}
-    first = job._next_priors({}, rows, {("core", "1m"): T + 10 * MIN}, {})  # built from its first bar
+    first = state.next_priors({}, rows, {("core", "1m"): T + 10 * MIN}, {})  # built from its first bar
     assert first == {"core|1m": [T + 10 * MIN, 1200.0, 1250.0, T + 11 * MIN]}
 
 
