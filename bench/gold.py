@@ -1,7 +1,9 @@
 """Gold benchmark: a full gold build over D days of 1m candles x S symbols (silver written directly: final,
 gap-free candles at all six intervals, and silver_indicators built by the silver job), the same computation
 in pandas/numpy in one process (pandas rolling functions; no Spark, no Hudi), and the incremental gold update
-after one more minute of silver. Prints figures and the ratio; never asserts timings.
+after one more minute of silver (several minutes in a row, each timed, with the seconds of each phase of the
+update from crypto_pipeline/gold/phases.py), the same update computed in pandas from the same silver tails
+(the reference for the update), and the host's load average. Prints figures and ratios; never asserts timings.
 
     .venv/bin/python bench/gold.py                 # the issue's size: 30 days x 5 symbols
     .venv/bin/python bench/gold.py --days 3        # quicker
@@ -60,7 +62,7 @@ def write_silver(spark, path: str, rows: pd.DataFrame, op: str) -> None:
     from crypto_pipeline.silver.tables import PRECOMBINE, SERIES_KEY, SERIES_PARTITION
     d = lambda x: Decimal(str(x))  # noqa: E731
     recs = [(r.symbol, r.interval, int(r.open_time_ms), int(r.close_time_ms), d(r.open), d(r.high), d(r.low),
-             d(r.close), d(r.volume), d(round(r.volume * r.close, 8)), d(0), d(0), int(r.n), 1, int(r.n), True, r.period)
+             d(r.close), d(r.volume), d(round(r.volume * r.close, 8)), d(0), d(0), int(r.n), 1, int(r.n), True, "simulator", r.period)
             for r in rows.itertuples()]
     from pyspark.sql import functions as F
     df = spark.createDataFrame(recs, _schema(spark)).withColumn(PRECOMBINE, F.lit(int(time.time() * 1000)))
@@ -102,26 +104,38 @@ def pandas_reference(c: pd.DataFrame, ind: pd.DataFrame) -> dict:
     return rows
 
 
+def pandas_update(minutes: pd.DataFrame, minute_ms: int) -> dict:
+    """The reference for one update: the same pandas computation over the tail the update needs (the 1m window
+    of 1,440 returns before the new minute, all symbols), from memory."""
+    tail = minutes[(minutes.open_time_ms > minute_ms - 1442 * MIN) & (minutes.open_time_ms <= minute_ms)]
+    return pandas_reference(tail.assign(interval="1m")[["symbol", "interval", "open_time_ms", "close"]],
+                            pd.DataFrame(columns=["symbol", "interval", "open_time_ms", "sma_50", "sma_200"]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--symbols", type=int, default=5)
     ap.add_argument("--driver-memory", default="4g")
+    ap.add_argument("--minutes", type=int, default=3, help="one-minute updates timed after the full build")
     args = ap.parse_args()
 
+    import os
+
     from crypto_pipeline.gold.job import update_gold
+    from crypto_pipeline.gold.phases import Phases
     from crypto_pipeline.silver.indicators_job import update_indicators
     from lake_session import spark_on_minio
     from shared.portfolios import load_portfolios
 
-    out: dict = {"days": args.days, "symbols": args.symbols}
+    out: dict = {"days": args.days, "symbols": args.symbols, "load_average_at_start": os.getloadavg()}
     ports = load_portfolios().portfolios
     with spark_on_minio("bench-gold", args.driver_memory) as (spark, bucket):
         lake = f"s3a://{bucket}/bench-gold-{int(time.time())}"
         silver, ind, state = f"{lake}/silver/ohlcv", f"{lake}/silver/indicators", f"{lake}/silver/indicator_state"
-        minutes = synth_minutes(args.days, args.symbols, extra=1)
-        last = minutes.open_time_ms.max()
-        base = candles(minutes[minutes.open_time_ms < last])
+        minutes = synth_minutes(args.days, args.symbols, extra=args.minutes)
+        extra = sorted(minutes.open_time_ms.unique())[-args.minutes:]
+        base = candles(minutes[minutes.open_time_ms < extra[0]])
         out["silver_rows"] = len(base)
         t = time.monotonic()
         write_silver(spark, silver, base, "bulk_insert")
@@ -141,19 +155,29 @@ def main() -> None:
         out["pandas_reference_s"] = time.monotonic() - t
         out["ratio_gold_full_vs_pandas"] = out["gold_full_build_s"] / out["pandas_reference_s"]
 
-        # one more minute: 1m candles of the last minute (final), then silver_indicators, then gold
-        new = candles(minutes)
-        new = new[(new.interval == "1m") & (new.open_time_ms == last)]
-        write_silver(spark, silver, new, "upsert")
-        update_indicators(spark, silver, ind, state)
+        # one more minute at a time: 1m candles of that minute (final), then silver_indicators, then gold
+        allc = candles(minutes)
+        out["gold_incremental_s"], out["rows_written_per_update"] = [], []
+        for m in extra:
+            write_silver(spark, silver, allc[(allc.interval == "1m") & (allc.open_time_ms == m)], "upsert")
+            update_indicators(spark, silver, ind, state)
+            phases = Phases(spark)
+            t = time.monotonic()
+            runs = update_gold(spark, silver, ind, lake, portfolios=ports, phases=phases)
+            out["gold_incremental_s"].append(round(time.monotonic() - t, 2))
+            out["rows_written_per_update"].append({k: r.rows_written for k, r in runs.items()})
+        out["gold_incremental_median_s"] = float(np.median(out["gold_incremental_s"]))
+        out["last_update_s_to_each_commit"] = {k: r.seconds for k, r in runs.items()}
+        out["last_update_inserted_without_lookup"] = {k: r.inserted for k, r in runs.items()}
+        out["last_update_seconds_by_phase"] = phases.seconds
         t = time.monotonic()
-        runs = update_gold(spark, silver, ind, lake, portfolios=ports)
-        out["gold_incremental_s"] = time.monotonic() - t
-        out["gold_incremental_rows_written"] = {k: r.rows_written for k, r in runs.items()}
-        out["gold_incremental_s_to_each_commit"] = {k: r.seconds for k, r in runs.items()}
+        pandas_update(minutes, extra[-1])
+        out["pandas_update_reference_s"] = time.monotonic() - t
+        out["ratio_gold_update_vs_pandas"] = out["gold_incremental_median_s"] / out["pandas_update_reference_s"]
         t = time.monotonic()
         runs = update_gold(spark, silver, ind, lake, portfolios=ports)
         out["gold_rerun_no_change_s"] = time.monotonic() - t
+        out["load_average_at_end"] = os.getloadavg()
         print(json.dumps(out, indent=2, default=str))
 
 

@@ -1,8 +1,9 @@
-"""Spark side of gold: what changed in silver, the tails of the series a run needs, and writing only the gold
+"""Lake side of gold: what changed in silver, the tails of the series a run needs, and writing only the gold
 rows that differ from what the table holds (with the checkpoint in the same commit).
 
-Series are read to the driver as pandas (Arrow): a gold run needs, per series, the bars it restates plus a
-window of history (about a day of 1m bars), which is small; a full build reads whole series once."""
+Reads go through crypto_pipeline/gold/files.py (Hudi's file view + pyarrow, partition-pruned, no Spark job):
+a run needs, per series, the bars it restates plus a window of history (about a day of 1m bars), which is
+small; a full build reads whole series once. Writes are Hudi commits through Spark."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -12,6 +13,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crypto_pipeline.gold.files import LakeFiles
 from crypto_pipeline.gold.tables import DELETED, KEYS, PARTITIONS, PRECOMBINE, SPARSE, VALUES, spark_schema
 from crypto_pipeline.silver import hudi
 from crypto_pipeline.silver.candles import period_col
@@ -20,58 +22,81 @@ from crypto_pipeline.silver.intervals import DAILY_PARTITIONED
 META_PREFIX = "gold."
 #: every series from its first bar
 ORIGIN = -(2**62)
+SILVER_PARTITIONS = ("symbol", "interval", "period")
 #: small commits every few minutes (as bronze measured): no embedded timeline server, direct markers, and
-#: cleaning planned every 20 commits instead of after each one (a listing per commit)
+#: cleaning planned every 20 commits instead of after each one (a listing per commit). The rows of a commit are
+#: unique per key (computed per key; deletes are keys no longer computed), so Hudi's de-duplication shuffle
+#: before the write is skipped.
 WRITE_TUNING = {"hoodie.embed.timeline.server": "false", "hoodie.write.markers.type": "DIRECT",
-                "hoodie.clean.max.commits": "20"}
+                "hoodie.clean.max.commits": "20", "hoodie.combine.before.upsert": "false",
+                "hoodie.combine.before.insert": "false"}
 
 
-def changed_from(spark: SparkSession, silver: str, begin: str | None, end: str,
+def changed_from(spark: SparkSession, files: LakeFiles, silver: str, begin: str | None, end: str,
                  final_only: bool = True) -> dict[tuple[str, str], int]:
     """(symbol, interval) -> open time of the earliest final candle (``final_only``; silver_indicators holds
-    final candles only) written by silver commits in (begin, end]."""
-    df = hudi.read_incremental(spark, silver, begin, end)
-    rows = ((df.filter("is_final") if final_only else df)
-            .groupBy("symbol", "interval").agg(F.min("open_time_ms").alias("first")).collect())
-    return {(r.symbol, r.interval): r.first for r in rows}
+    final candles only) written by silver commits in (begin, end]; ``begin`` None: every series' first bar."""
+    cols = ["symbol", "interval", "open_time_ms", *(["is_final"] if final_only else [])]
+    if begin is None:
+        rows = files.snapshot(silver, SILVER_PARTITIONS, lambda _: True, cols)
+    else:
+        rows = files.increment(silver, begin, end, cols)
+    if rows is None:  # Hudi's incremental query decides (archived commits, cleaned files, clustering)
+        df = hudi.read_incremental(spark, silver, begin, end)
+        got = ((df.filter("is_final") if final_only else df)
+               .groupBy("symbol", "interval").agg(F.min("open_time_ms").alias("first")).collect())
+        return {(r.symbol, r.interval): r.first for r in got}
+    if final_only:
+        rows = rows[rows.is_final.astype(bool)]
+    return {k: int(v) for k, v in rows.groupby(["symbol", "interval"]).open_time_ms.min().items()}
 
 
-def _since(interval: str, start_ms: int) -> F.Column:
-    """Partition-prunable: rows of ``interval`` with open time >= start_ms."""
-    cond = F.col("interval") == interval
-    if start_ms <= 0:
-        return cond
+def period_from(interval: str, start_ms: int) -> str:
+    """The ``period`` partition value (UTC day for 1m/5m/15m, month otherwise) holding ``start_ms``."""
     day = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
-    period = day if interval in DAILY_PARTITIONED else day[:7]
-    return cond & (F.col("period") >= period) & (F.col("open_time_ms") >= start_ms)
+    return day if interval in DAILY_PARTITIONED else day[:7]
 
 
-def _slice(spark: SparkSession, path: str, starts: dict[str, int], final_only: bool) -> DataFrame:
-    """Snapshot rows at each interval of ``starts`` from its start (partition-pruned)."""
-    cond = F.lit(False)
-    for iv, start in starts.items():
-        cond = cond | _since(iv, start)
-    df = hudi.read_snapshot(spark, path).filter(cond)
-    return df.filter("is_final") if final_only else df
+def _since(starts: dict[str, int]):
+    """Partition filter: intervals of ``starts``, periods holding or after each one's start."""
+    lows = {iv: period_from(iv, s) if s > 0 else "" for iv, s in starts.items()}
+
+    def keep(p: dict[str, str]) -> bool:
+        iv = p.get("interval")
+        if iv is None:
+            return True
+        return iv in lows and p.get("period", "~") >= lows[iv]
+    return keep
 
 
-def read_series(spark: SparkSession, path: str, starts: dict[str, int], cols: list[str],
+def _tail(df: pd.DataFrame, starts: dict[str, int]) -> pd.DataFrame:
+    if df.empty:
+        return df
+    lo = df.interval.map(starts).astype("int64")
+    return df[df.open_time_ms.astype("int64") >= lo]
+
+
+def read_series(files: LakeFiles, path: str, starts: dict[str, int], cols: list[str],
                 final_only: bool = True) -> pd.DataFrame:
     """Rows of every symbol at each interval of ``starts`` from its start time, as pandas (doubles for the
     decimal columns), sorted by symbol, interval, open time."""
+    names = ["symbol", "interval", "open_time_ms", *cols]
     if not starts:
-        return pd.DataFrame(columns=["symbol", "interval", "open_time_ms", *cols])
-    out = _slice(spark, path, starts, final_only) \
-        .select("symbol", "interval", "open_time_ms", *[F.col(c).cast("double").alias(c) for c in cols]).toPandas()
+        return pd.DataFrame(columns=names)
+    out = files.snapshot(path, SILVER_PARTITIONS, _since(starts), [*names, *(["is_final"] if final_only else [])])
+    out = _tail(out, starts)
+    if final_only:
+        out = out[out.is_final.astype(bool)]
+    out = out[names].astype({c: "float64" for c in cols})
     return out.sort_values(["symbol", "interval", "open_time_ms"], ignore_index=True)
 
 
-def read_existing(spark: SparkSession, path: str, table: str, starts: dict[str, int]) -> pd.DataFrame:
+def read_existing(files: LakeFiles, path: str, table: str, starts: dict[str, int]) -> pd.DataFrame:
     """Gold rows of ``table`` at each interval of ``starts`` from its start (empty when there is no table)."""
     cols = [*KEYS[table], *VALUES[table], "period"]
-    if not starts or not hudi.table_exists(spark, path):
+    if not starts:
         return pd.DataFrame(columns=cols)
-    return _slice(spark, path, starts, False).select(*cols).toPandas()
+    return _tail(files.snapshot(path, PARTITIONS[table], _since(starts), cols), starts).reset_index(drop=True)
 
 
 def diff(table: str, computed: pd.DataFrame, existing: pd.DataFrame, scope: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -101,9 +126,10 @@ def diff(table: str, computed: pd.DataFrame, existing: pd.DataFrame, scope: pd.D
 
 
 def write(spark: SparkSession, path: str, table: str, upserts: pd.DataFrame, deletes: pd.DataFrame,
-          checkpoint: dict, restated: list, stamp: int, parallelism: int = 2) -> int:
+          checkpoint: dict, restated: list, stamp: int, parallelism: int = 2, all_new: bool = False) -> int:
     """One Hudi commit: the upserts, the deletes (``_hoodie_is_deleted``) and the checkpoint; NaN -> NULL.
-    A first write is an insert (no index lookup). Returns the rows written."""
+    A first write, or one whose keys the table cannot hold yet (``all_new``: only bars after everything the
+    table has computed, known from its own last commit), is an insert: no index lookup. Returns the rows written."""
     schema = spark_schema(table)
     rows = _frame(spark, upserts, schema).withColumn(DELETED, F.lit(False))
     if not deletes.empty:
@@ -116,7 +142,7 @@ def write(spark: SparkSession, path: str, table: str, upserts: pd.DataFrame, del
     opts = hudi.write_options(f"gold_{table}", ",".join(KEYS[table]), ",".join(PARTITIONS[table]), PRECOMBINE,
                               checkpoint, parallelism, prefix=META_PREFIX, extra={"restated": restated})
     opts.update(WRITE_TUNING)
-    if not hudi.table_exists(spark, path):
+    if (all_new and deletes.empty) or not hudi.table_exists(spark, path):
         opts["hoodie.datasource.write.operation"] = "insert"
     rows.write.format("hudi").options(**opts).mode("append").save(path)
     return len(upserts) + len(deletes)

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from crypto_pipeline.gold import checks
 from crypto_pipeline.gold.job import GoldSettings, TableRun, update_gold
+from crypto_pipeline.gold.phases import Phases
 from crypto_pipeline.gold.tables import (ANOMALIES, ANOMALY_WINDOW, CORRELATION, DEFAULT_WINDOWS, PORTFOLIO, RISK,
                                          SIGNALS, gold_path)
 from crypto_pipeline.resources.s3 import S3Resource
@@ -69,12 +70,15 @@ def gold_assets(context: AssetExecutionContext, config: GoldConfig, spark: PySpa
                             anomaly_window=config.anomaly_window, risk_free_annual=config.risk_free_annual)
     selected = [t for t in DESCRIPTIONS if _key(t) in context.selected_asset_keys]
     portfolios = load_portfolios().portfolios if PORTFOLIO in selected else []
+    phases = Phases(spark.spark_session)
     runs = update_gold(spark.spark_session, silver_path(s3.bucket, OHLCV), silver_path(s3.bucket, INDICATORS),
-                       s3.bucket, settings, portfolios, tables=selected)
+                       s3.bucket, settings, portfolios, tables=selected, phases=phases)
+    context.log.info("gold seconds by phase: %s", phases.seconds)
     for t in selected:
         run = runs[t]
         context.log.info("gold_%s: %s", t, {k: v for k, v in vars(run).items() if k not in ("computed", "positions")})
-        yield MaterializeResult(asset_key=_key(t), metadata=_metadata(t, run, settings, s3.bucket))
+        yield MaterializeResult(asset_key=_key(t), metadata=_metadata(t, run, settings, s3.bucket)
+                               | {"seconds_by_phase": MetadataValue.json(phases.seconds)})
         for name, outcome in outcomes(t, run).items():
             if AssetCheckKey(_key(t), name) not in context.selected_asset_check_keys:
                 continue
@@ -108,7 +112,7 @@ def _metadata(table: str, run: TableRun, settings: GoldSettings, bucket: str) ->
             "silver_commits": f"({run.begin}, {run.end}]", "full_rebuild": run.full,
             "series_recomputed": run.targets, "rows_computed": run.rows_computed, "rows_written": run.rows_written,
             "rows_deleted": run.rows_deleted, "latest_bar_ms": MetadataValue.json(run.latest_bar_ms),
-            "seconds_to_commit": run.seconds}
+            "seconds_to_commit": run.seconds, "inserted_without_lookup": run.inserted}
     if table in (RISK, CORRELATION, PORTFOLIO):
         meta["windows"] = MetadataValue.json({k: list(v) for k, v in settings.windows.items()})
     if table == ANOMALIES:

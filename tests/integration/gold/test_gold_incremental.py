@@ -88,6 +88,8 @@ def test_2_one_more_minute_writes_only_the_new_bars(spark, story):
     silver(spark, story)
     runs = gold(spark, story)
     assert not runs[RISK].full and runs[RISK].rows_written > 0
+    # only bars after what each table holds: no stored rows read, written as inserts, priors from the checkpoint
+    assert all(runs[t].inserted for t in (RISK, CORRELATION, PORTFOLIO, SIGNALS, ANOMALIES))
     _checks_pass(runs)
     after = _equals_full_build(spark, story)
     for name in (RISK, CORRELATION, PORTFOLIO):
@@ -103,6 +105,7 @@ def test_3_late_trade_restates_exactly_the_affected_gold_rows(spark, story):
     write_trades(spark, story["bronze"], [story["late"]])
     silver(spark, story)
     runs = gold(spark, story)
+    assert not runs[RISK].inserted and not runs[PORTFOLIO].inserted  # a restatement reads the stored rows
     _checks_pass(runs)
     after = _equals_full_build(spark, story)
     t_late = story["late"][5] - story["late"][5] % 60_000
