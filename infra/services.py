@@ -38,6 +38,9 @@ class ServiceSpec:
     stopwaitsecs: int = 30
     startsecs: int = 3
     cwd: Path | None = None            # working directory (default: the repo root)
+    # the stop signal goes to the whole process group; False: to the program only, which ends its children
+    # itself (a PySpark driver: a SIGTERMed Spark JVM would fail the commit the program is finishing)
+    stopasgroup: bool = True
 
 
 def _postgres_user() -> str | None:
@@ -263,6 +266,7 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
         env=bronze_writer_env(settings, creds, layout),
         health=lambda: health.http_ok(f"{writer}/healthz"), startsecs=5,
         stopwaitsecs=90,  # SIGTERM lets the current cycles commit (killing it is exactly-once too, just slower)
+        stopasgroup=False,  # its Spark JVM must outlive the SIGTERM; it exits with the driver (stdin closed)
     ))
     return sorted(specs, key=lambda s: s.priority)
 
