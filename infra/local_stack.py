@@ -12,6 +12,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,25 +93,44 @@ class LocalStack:
         tail = "\n".join(self.log(spec.name).read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"{spec.name} not healthy: {reason}\n--- {self.log(spec.name)} ---\n{tail}")
 
-    def kill(self, name: str) -> int:
-        """SIGKILL ``name``'s process group (a crash, for tests); returns the pid it had."""
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+        """Send ``sig`` to ``name``'s process group (SIGKILL: a crash, for tests) and wait until it is gone;
+        returns the pid it had."""
         p = self.procs.pop(name)
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(30)
+        os.killpg(p.pid, sig)
+        p.wait(60)
         return p.pid
 
-    def stop(self, name: str, timeout: float = 60) -> None:
-        """Graceful stop (the service's own stop signal), then kill what is left of its process group."""
+    @contextmanager
+    def outage(self, name: str, sig: signal.Signals = signal.SIGKILL, timeout: float = 120) -> Iterator[int]:
+        """``name`` is down for the block (killed with ``sig``), then started again from its spec: the same
+        port and data directory, as supervisord restarts it. It is started again even when the block fails,
+        so the rest of a test session keeps its service. Yields the pid it had."""
+        pid = self.kill(name, sig)
+        try:
+            yield pid
+        finally:
+            self.start(name, timeout=timeout)
+
+    def stop(self, name: str, timeout: float | None = None) -> int | None:
+        """Graceful stop as supervisord does it: the spec's stop signal (to the process group, or to the program
+        alone), then SIGKILL to the group if it is still running after ``stopwaitsecs`` (or ``timeout``).
+        Returns the exit code (None when it was not running)."""
         p = self.procs.pop(name, None)
         if p is None or p.poll() is not None:
-            return
-        sig = getattr(signal, f"SIG{self.specs()[name].stopsignal}")
-        os.killpg(p.pid, sig)
+            return None
+        spec = self.specs()[name]
+        sig = getattr(signal, f"SIG{spec.stopsignal}")
+        if spec.stopasgroup:
+            os.killpg(p.pid, sig)
+        else:
+            os.kill(p.pid, sig)
         try:
-            p.wait(timeout)
+            p.wait(spec.stopwaitsecs if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(10)
+        return p.returncode
 
     def close(self, delete: bool = True) -> None:
         for name in reversed(list(self.procs)):

@@ -40,6 +40,9 @@ class ServiceSpec:
     stopwaitsecs: int = 30
     startsecs: int = 3
     cwd: Path | None = None            # working directory (default: the repo root)
+    # the stop signal goes to the whole process group; False: to the program only, which ends its children
+    # itself (a PySpark driver: a SIGTERMed Spark JVM would fail the commit the program is finishing)
+    stopasgroup: bool = True
 
 
 def _postgres_user() -> str | None:
@@ -282,6 +285,7 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
         env=bronze_writer_env(settings, creds, layout),
         health=lambda: health.http_ok(f"{writer}/healthz"), startsecs=5,
         stopwaitsecs=90,  # SIGTERM lets the current cycles commit (killing it is exactly-once too, just slower)
+        stopasgroup=False,  # its Spark JVM must outlive the SIGTERM; it exits with the driver (stdin closed)
     ))
     return sorted(specs, key=lambda s: s.priority)
 
@@ -290,7 +294,7 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
 # changes the program's config, so deploy restarts the writer with it)
 BRONZE_WRITER_TUNING = ("BRONZE_TOPIC_PATTERN", "BRONZE_WRITER_DRIVER_MEMORY", "BRONZE_FAST_INTERVAL_S",
                         "BRONZE_FULL_EVERY_S", "BRONZE_CLUSTER_EVERY_S", "BRONZE_CHECK_EVERY_S",
-                        "BRONZE_REPORT_EVERY_S", "BRONZE_ACCEPT_DATA_LOSS")
+                        "BRONZE_REPORT_EVERY_S", "BRONZE_RETRY_FOR_S", "BRONZE_ACCEPT_DATA_LOSS")
 
 
 def bronze_writer_env(settings: StackSettings, creds: Credentials, layout: Layout) -> dict[str, str]:

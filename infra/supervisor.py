@@ -62,7 +62,7 @@ def render_conf(layout: Layout, specs: list[ServiceSpec]) -> str:
             "startretries=5",
             f"stopsignal={s.stopsignal}",
             f"stopwaitsecs={s.stopwaitsecs}",
-            "stopasgroup=true", "killasgroup=true",
+            f"stopasgroup={str(s.stopasgroup).lower()}", "killasgroup=true",
             "redirect_stderr=true",
             f"stdout_logfile={log_path(layout, s.name)}",
             "stdout_logfile_maxbytes=50MB", "stdout_logfile_backups=3",

@@ -12,7 +12,6 @@ Exactly-once does not depend on how it stops: offsets live in the Hudi commits (
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import signal
@@ -20,11 +19,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from crypto_pipeline.bronze import checks
+from crypto_pipeline.bronze.health import Health, dependency_probe, serve_health
 from crypto_pipeline.bronze.job import lost_range_record
 from crypto_pipeline.bronze.loop import Cycle, LoopSettings, run_loop
 from crypto_pipeline.bronze.report import DagsterEvents, Reporter
@@ -81,6 +79,7 @@ class WriterConfig:
     driver_memory: str = "1g"
     report_every_s: float = 60.0
     check_every_s: float = 300.0
+    retry_for_s: float = 600.0     # failing cycles are retried in-process this long, then the process exits
     accept_data_loss: bool = False
     loop: LoopSettings = field(default_factory=LoopSettings)
 
@@ -119,74 +118,7 @@ class WriterConfig:
                    health_host=get("BRONZE_WRITER_HOST", "127.0.0.1"), health_port=num("BRONZE_WRITER_PORT", "9110", int),
                    driver_memory=get("BRONZE_WRITER_DRIVER_MEMORY", "1g"),
                    report_every_s=num("BRONZE_REPORT_EVERY_S", "60"), check_every_s=num("BRONZE_CHECK_EVERY_S", "300"),
-                   accept_data_loss=accept, loop=loop)
-
-
-class Health:
-    """What ``/healthz`` and ``/status`` answer. Healthy: the Spark session is up and a trades cycle
-    completed within ``stale_s`` (or the loop started less than ``stale_s`` ago)."""
-
-    def __init__(self, stale_s: float = 300.0) -> None:
-        self.stale_s = stale_s
-        self.started: float | None = None        # monotonic time the loop started
-        self.last_fast: float | None = None
-        self.last_slow: float | None = None
-        self.last_checks: float | None = None
-        self.cycles = 0
-        self.failure: str | None = None          # a condition that needs an operator (retention loss)
-        self.status: dict[str, Any] = {}
-
-    def cycle(self, c: Cycle) -> None:
-        self.cycles += 1
-        now = time.monotonic()
-        if c.full:
-            self.last_slow = now
-        else:
-            self.last_fast = now
-        self.status["last_cycle"] = {"full": c.full, "seconds": round(c.result.seconds, 2),
-                                     "rows": {n: t.rows for n, t in c.result.tables.items() if t.rows},
-                                     "freshness_ms": c.freshness_ms}
-
-    def problem(self) -> str | None:
-        now = time.monotonic()
-        if self.failure:
-            return self.failure
-        if self.started is None:
-            return "starting (Spark session not up yet)"
-        ref = self.last_fast or self.started
-        if now - ref > self.stale_s:
-            return f"no trades cycle completed for {now - ref:.0f}s"
-        return None
-
-    def as_json(self) -> dict[str, Any]:
-        now = time.monotonic()
-        age = lambda t: None if t is None else round(now - t, 1)  # noqa: E731
-        return {"healthy": self.problem() is None, "problem": self.problem(), "cycles": self.cycles,
-                "last_fast_cycle_age_s": age(self.last_fast), "last_slow_cycle_age_s": age(self.last_slow),
-                "last_checks_age_s": age(self.last_checks), **self.status}
-
-
-def serve_health(host: str, port: int, health: Health) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            if self.path == "/healthz":
-                problem = health.problem()
-                code, body = (200, b"ok\n") if problem is None else (503, (problem + "\n").encode())
-            elif self.path == "/status":
-                code, body = 200, json.dumps(health.as_json(), default=str).encode()
-            else:
-                code, body = 404, b"not found: /healthz or /status\n"
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:  # health probes every few seconds would flood the log
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="bronze-writer-health", daemon=True).start()
-    return server
+                   retry_for_s=num("BRONZE_RETRY_FOR_S", "600"), accept_data_loss=accept, loop=loop)
 
 
 def writer_spark_conf(cfg: WriterConfig) -> dict[str, str]:
@@ -222,7 +154,9 @@ def record_loss(cfg: WriterConfig, events: DagsterEvents, lost: list[dict], run_
 def run(cfg: WriterConfig, stop: threading.Event, health: Health, events: DagsterEvents) -> None:
     """Run the loops until ``stop`` is set. A retention loss is recorded once and leaves the writer
     unhealthy, re-planning every minute (a manual ``bronze_ingest`` with ``accept_data_loss``, or a restart
-    with BRONZE_ACCEPT_DATA_LOSS=true, moves it on); any other failure is raised (supervisord restarts)."""
+    with BRONZE_ACCEPT_DATA_LOSS=true, moves it on). Any other failure (Kafka or S3 down, a failed commit)
+    is retried in this process with a backoff and reported by the health endpoint, for up to
+    ``cfg.retry_for_s``; then, or when the Spark session is gone, it is raised (supervisord restarts)."""
     from crypto_pipeline.resources.spark import local_session
 
     run_id = f"bronze-writer-{int(time.time())}"
@@ -250,6 +184,7 @@ def run(cfg: WriterConfig, stop: threading.Event, health: Health, events: Dagste
         log.info("bronze checks: %d evaluated%s", len(outcomes), f", not passing: {failed}" if failed else ", all passed")
 
     reported_loss: list[dict] | None = None
+    retries = 0
     log.info("bronze writer %s: topics /%s/, bucket %s, trades every %gs, other tables every %gs",
              run_id, cfg.pattern, cfg.bucket, cfg.loop.fast_interval_s, cfg.loop.full_every_s)
     with watermark_reader(cfg.bootstrap, cfg.pattern) as end_offsets:
@@ -267,10 +202,41 @@ def run(cfg: WriterConfig, stop: threading.Event, health: Health, events: Dagste
                 health.failure = f"retention loss, nothing written: {e}"
                 stop.wait(60)
                 continue
+            except Exception as e:  # noqa: BLE001 - a failed cycle committed nothing it did not checkpoint
+                retries = 0 if health.error is None else retries + 1
+                if not retry_after(spark, health, e, cfg.retry_for_s, stop, retries):
+                    raise
             finally:
                 reporter.flush()
                 events.flush()
     spark.stop()
+
+
+def retry_after(spark, health: Health, exc: Exception, retry_for_s: float, stop: threading.Event, retries: int) -> bool:
+    """Wait before the loops start again after ``exc``; False when the failure is to be raised instead.
+
+    Why retry in-process and not exit: the loops re-plan every cycle from the tables' committed checkpoints,
+    so a cycle that failed anywhere (a broker or the object store down mid-write) is simply done again, while
+    a restart pays a Spark JVM start (~30 s of a core) every few seconds for as long as an outage lasts."""
+    failing_for = health.failed(exc)
+    if not _session_alive(spark):
+        log.error("the Spark session is gone (%s): exiting", health.error)
+        return False
+    if failing_for > retry_for_s:
+        log.error("bronze writes failing for %.0fs (> BRONZE_RETRY_FOR_S=%g): exiting: %s",
+                  failing_for, retry_for_s, health.error)
+        return False
+    wait = min(30.0, 2.0 * 2 ** retries)
+    log.warning("bronze cycle failed (failing for %.0fs), retrying in %.0fs: %s", failing_for, wait, health.error)
+    stop.wait(wait)
+    return True
+
+
+def _session_alive(spark) -> bool:
+    try:
+        return not spark.sparkContext._jsc.sc().isStopped()
+    except Exception:  # noqa: BLE001 - py4j cannot reach the JVM any more
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())   # the current cycles finish (all-or-nothing per table)
-    health = Health()
+    health = Health(probe=dependency_probe(cfg.bootstrap, cfg.s3_endpoint))
     server = serve_health(cfg.health_host, cfg.health_port, health)
     events = DagsterEvents(cfg.dagster_url)
     try:

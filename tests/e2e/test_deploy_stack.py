@@ -18,6 +18,7 @@ import pytest
 from infra.local_stack import free_port
 from shared.settings import PORT_ENV_VARS, ROOT
 from tests.e2e.process_secrets import secret_sightings
+from tests.e2e.ui_checks import CHECKS_QUERY, NEVER_EXECUTED, bronze_checks_expected, check_status, not_passing
 
 # which program (with its children: Dagster's run workers and their Spark JVMs) may hold which secret, in its
 # environment only; any other sighting — a command line, another program, a process outside the stack — fails
@@ -86,19 +87,14 @@ def ticker_sources(base: Path, env: dict) -> set[str]:
         return {r[0] for r in conn.execute("select source from latest_ticker where last_price is not null")}
 
 
-BRONZE_CHECKS = """{ assetNodes { assetKey { path } groupName
-  assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }"""
-
-
 def bronze_check_status(env: dict) -> dict[str, str]:
     """Every bronze asset check and the status the UI shows for it (NEVER EXECUTED when it has none)."""
     from infra.health import dagster_graphql
     from shared.settings import load_stack_settings
 
     s = load_stack_settings(env=env)
-    nodes = dagster_graphql(f"http://{s.bind_host}:{s.dagster.port}", BRONZE_CHECKS, timeout=30)["data"]["assetNodes"]
-    return {f"{n['assetKey']['path'][-1]}.{c['name']}": (c["executionForLatestMaterialization"] or {}).get("status", "NEVER EXECUTED")
-            for n in nodes if n["groupName"] == "bronze" for c in n["assetChecksOrError"].get("checks") or []}
+    nodes = dagster_graphql(f"http://{s.bind_host}:{s.dagster.port}", CHECKS_QUERY, timeout=30)["data"]["assetNodes"]
+    return check_status(nodes, "bronze")
 
 
 def run(cmd: str, env: dict, timeout: float = 600, *args: str) -> subprocess.CompletedProcess:
@@ -190,13 +186,13 @@ def test_deploy_monitor_stop(isolated_env):
     assert commits, "no bronze trades commit within 7 min of deploy:\n" + run("monitor.sh", env, timeout=120).stdout
     assert ticker_sources(base, env) == {"simulator"}  # the live consumer follows the same raw topics
     # every bronze check has a result within 5 minutes of deploy (evaluated by the writer, reported runless)
-    status: dict[str, str] = {}
+    expected, status = bronze_checks_expected(), {}
     while time.monotonic() < deployed + 300:
         status = bronze_check_status(env)
-        if status and "NEVER EXECUTED" not in status.values():
+        if expected <= set(status) and NEVER_EXECUTED not in status.values():
             break
         time.sleep(10)
-    assert len(status) >= 13 and set(status.values()) == {"SUCCEEDED"}, status
+    assert not_passing(status, expected) == {}, f"bronze checks not green 5 min after deploy: {status}"
 
     # with every service up and the bronze-writer's Spark JVM running: no secret where it does not belong
     assert_secrets_where_they_belong(base)

@@ -54,8 +54,8 @@ def other_streams(symbol: str, i: int) -> list[tuple[str, dict]]:
 class Feed:
     """Produces envelopes keyed by stream name (so each stream stays in one partition, as streaming/ does)."""
 
-    def __init__(self, bootstrap: str):
-        self.p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
+    def __init__(self, bootstrap: str, config: dict | None = None):
+        self.p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True, **(config or {})})
 
     def send(self, symbol: str, stream: str, payload: dict | None = None, raw: bytes | None = None) -> None:
         value = raw if raw is not None else build_envelope(stream, symbol, Source.SIMULATOR, payload, int(time.time() * 1000))

@@ -1,5 +1,5 @@
-"""The bronze-writer's reports to Dagster (a fake webserver records the REST calls), its health answer and
-its settings."""
+"""The bronze-writer's reports to Dagster (a fake webserver records the REST calls) and its settings (its
+health answer: test_writer_health.py)."""
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,7 +10,7 @@ from crypto_pipeline.bronze.checks import Outcome
 from crypto_pipeline.bronze.job import RunResult, TableResult
 from crypto_pipeline.bronze.loop import Cycle
 from crypto_pipeline.bronze.report import DagsterEvents, Reporter
-from crypto_pipeline.bronze.service import Health, WriterConfig
+from crypto_pipeline.bronze.service import WriterConfig
 from crypto_pipeline.lakehouse.offsets import Plan
 
 
@@ -88,20 +88,6 @@ def test_events_wait_while_the_webserver_is_down_and_go_in_order(web):
     assert [p for p, _ in web.calls] == ["/report_asset_check/bronze_trades",
                                           "/report_asset_materialization/bronze_trades"]
     assert web.calls[0][1] == {"check_name": "freshness", "passed": True, "severity": "WARN", "metadata": {"lag_ms": 5}}
-
-
-def test_health_is_unhealthy_while_starting_stale_or_after_a_retention_loss():
-    h = Health(stale_s=0.05)
-    assert "starting" in h.problem()
-    import time
-    h.started = time.monotonic()
-    assert h.problem() is None
-    time.sleep(0.1)
-    assert "no trades cycle" in h.problem()
-    h.cycle(_cycle(False, {"trades": TableResult(rows=1, max_event_ms=999_000)}, 1.0, {}))
-    assert h.problem() is None and h.as_json()["last_cycle"]["rows"] == {"trades": 1}
-    h.failure = "retention loss"
-    assert h.problem() == "retention loss" and not h.as_json()["healthy"]
 
 
 def test_settings_name_the_bad_variable():

@@ -23,6 +23,9 @@ def test_conf_has_restart_policies_and_each_programs_secrets_only(tmp_path):
     for name in programs:
         sec = cp[f"program:{name}"]
         assert sec["autorestart"] == "true" and sec["stdout_logfile"].endswith(f"{name}.log")
+        assert sec["killasgroup"] == "true"   # nothing outlives a kill
+        # the bronze-writer's SIGTERM goes to its driver only: a SIGTERMed Spark JVM fails the commit being finished
+        assert sec["stopasgroup"] == ("false" if name == "bronze-writer" else "true"), name
     # storage starts before Dagster, Dagster stops before storage
     assert int(cp["program:postgres"]["priority"]) < int(cp["program:dagster-webserver"]["priority"])
     sections = {n: cp[f"program:{n}"].get("environment", "") for n in programs}
