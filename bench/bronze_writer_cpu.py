@@ -26,20 +26,9 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stack_load import tree_cpu_with_reaped as tree_cpu  # noqa: E402
 from infra.local_stack import free_port  # noqa: E402
 from shared.settings import PORT_ENV_VARS  # noqa: E402
-
-
-def tree_cpu(root: psutil.Process) -> float:
-    """CPU seconds (user+system) of ``root`` and its live descendants."""
-    total = 0.0
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            continue
-    return total
 
 
 def find(pattern: str, var: Path) -> psutil.Process | None:
