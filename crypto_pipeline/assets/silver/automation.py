@@ -1,8 +1,9 @@
 """Silver follows bronze in the deploy stack.
 
-* ``AutomationCondition.eager()`` on the assets (the default trigger) - silver_ohlcv runs when
-  bronze_trades is materialised (by bronze_ingest, or by the bronze-writer service, which reports a runless
-  materialisation per minute), silver_indicators when silver_ohlcv is; never while one is in progress.
+* the assets' automation conditions (the default trigger) - silver_ohlcv on its cron cadence after
+  bronze_trades was materialised (by bronze_ingest, or by the bronze-writer service's runless reports), and
+  once as soon as bronze has trades on a fresh deploy; silver_indicators, gold and serving ``eager()`` after
+  it; never while one is in progress.
 * this sensor (default STOPPED) - for bronze written by a Spark job outside Dagster: it watches the bronze
   trades Hudi timeline on S3 (a cheap object listing, no Spark) and requests a silver run when a newer
   completed commit appears. Turned on next to eager automation it would only add no-op runs."""
