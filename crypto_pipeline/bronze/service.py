@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())   # the current cycles finish (all-or-nothing per table)
-    health = Health(probe=dependency_probe(cfg.bootstrap, cfg.s3_endpoint))
+    health = Health(probe=dependency_probe(cfg.bootstrap.bootstrap, cfg.s3_endpoint))
     server = serve_health(cfg.health_host, cfg.health_port, health)
     events = DagsterEvents(cfg.dagster_url)
     try:
