@@ -1,4 +1,4 @@
-"""serving_candles and serving_gold_*: each run syncs what its Hudi upstream committed since the completion
+"""serving_candles, serving_candle_indicators and serving_gold_*: each run syncs what its Hudi upstream committed since the completion
 time recorded in `sync_state` (serving/lakehouse.py), in one PostgreSQL transaction per table.
 
 They follow their upstream with `AutomationCondition.eager()` (like silver_indicators follows
@@ -32,23 +32,38 @@ def _result(res: "SyncResult | None", upstream: str) -> MaterializeResult:
     })
 
 
-@asset(
-    name="serving_candles", group_name=GROUP, pool=POOL,
-    deps=[AssetKey("silver_ohlcv"), AssetKey("silver_indicators")],
-    automation_condition=AutomationCondition.eager(),
-    # runs as soon as silver_indicators is done, before gold and the klines check of the same run: the
-    # candles reach readers first (serving lag is measured from the silver commit)
-    op_tags={STEP_PRIORITY: "10"},
-    description="PostgreSQL `candles`: silver OHLCV joined with its indicators and the source of its trades, "
-                "synced incrementally from the Hudi commits (COPY + upsert in one transaction, NOTIFY serving_sync).",
-    metadata={"table": "serving.public.candles", "primary_key": "symbol, interval, open_time_ms"},
-)
-def serving_candles(context: AssetExecutionContext, spark: PySparkResource, s3: S3Resource,
-                    serving_db: ServingDatabase) -> MaterializeResult:
-    with serving_db.connect() as conn:
-        res = sync_candles(spark.spark_session, conn, *silver_paths(s3.bucket))
-    context.log.info("serving_candles: %s", res)
-    return _result(res, "silver/ohlcv + silver/indicators")
+def _candles_asset(name: str, upstream: str, description: str) -> AssetsDefinition:
+    """One sync of `candles` per silver table: the ohlcv columns reach readers right after silver_ohlcv
+    commits, without waiting for silver_indicators; the indicator columns follow its commit. Both run
+    sync_candles (whatever either table committed since `sync_state`), one at a time (the pool)."""
+
+    @asset(
+        name=name, group_name=GROUP, pool=POOL, deps=[AssetKey(upstream)],
+        automation_condition=AutomationCondition.eager(),
+        # before gold and the klines check of the same run: serving lag is measured from the silver commit
+        op_tags={STEP_PRIORITY: "10"},
+        description=description,
+        metadata={"table": "serving.public.candles", "primary_key": "symbol, interval, open_time_ms"},
+    )
+    def _sync(context: AssetExecutionContext, spark: PySparkResource, s3: S3Resource,
+              serving_db: ServingDatabase) -> MaterializeResult:
+        with serving_db.connect() as conn:
+            res = sync_candles(spark.spark_session, conn, *silver_paths(s3.bucket))
+        context.log.info("%s: %s", name, res)
+        return _result(res, "silver/ohlcv + silver/indicators")
+
+    return _sync
+
+
+serving_candles = _candles_asset(
+    "serving_candles", "silver_ohlcv",
+    "PostgreSQL `candles`: silver OHLCV (with the source of its trades) and the indicators known so far, synced "
+    "incrementally from the Hudi commits right after silver_ohlcv (COPY + upsert in one transaction, NOTIFY "
+    "serving_sync).")
+serving_candle_indicators = _candles_asset(
+    "serving_candle_indicators", "silver_indicators",
+    "The indicator columns of PostgreSQL `candles`, synced after silver_indicators commits (the same "
+    "incremental sync as serving_candles; the candles it re-reads are those whose indicators changed).")
 
 
 def _gold_asset(table: GoldTable) -> AssetsDefinition:
@@ -71,4 +86,4 @@ def _gold_asset(table: GoldTable) -> AssetsDefinition:
     return _sync
 
 
-SERVING_ASSETS = [serving_candles, *[_gold_asset(t) for t in GOLD_TABLES]]
+SERVING_ASSETS = [serving_candles, serving_candle_indicators, *[_gold_asset(t) for t in GOLD_TABLES]]

@@ -1,5 +1,5 @@
 """The serving assets materialise through Dagster on a PostgreSQL-backed instance: silver -> silver
-assets -> serving_candles (and a gold-shaped table -> serving_gold_anomalies) in one run, as the
+assets -> serving_candles / serving_candle_indicators (and a gold-shaped table -> serving_gold_anomalies) in one run, as the
 pipeline_writer role, with their metadata; a second run with nothing new writes nothing."""
 import sys
 import uuid
@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "silver"))
 
 from silver_bronze_data import simulate, write_trades  # noqa: E402
 
-from crypto_pipeline.assets.serving.assets import SERVING_ASSETS, serving_candles  # noqa: E402
+from crypto_pipeline.assets.serving.assets import (SERVING_ASSETS, serving_candle_indicators,  # noqa: E402
+                                                   serving_candles)
 from crypto_pipeline.assets.silver.indicators import silver_indicators  # noqa: E402
 from crypto_pipeline.assets.silver.ohlcv import silver_ohlcv  # noqa: E402
 from crypto_pipeline.resources.s3 import S3Resource  # noqa: E402
@@ -41,9 +42,9 @@ def test_serving_assets_materialise_after_silver_as_the_writer_role(spark, minio
                                                         if k.startswith(("spark.hadoop", "spark.sql"))}),
                  "s3": s3, "serving_db": db}
     gold_anomalies = next(a for a in SERVING_ASSETS if a.key == AssetKey("serving_gold_anomalies"))
-    assets = [silver_ohlcv, silver_indicators, serving_candles, gold_anomalies]
-    assert materialize(assets, instance=pg_instance, resources=resources,
-                       selection=[a.key for a in assets]).success
+    assets = [silver_ohlcv, silver_indicators, serving_candles, serving_candle_indicators, gold_anomalies]
+    first = materialize(assets, instance=pg_instance, resources=resources, selection=[a.key for a in assets])
+    assert first.success
     meta = pg_instance.get_latest_materialization_event(AssetKey("serving_candles")).asset_materialization.metadata
     with writer_dsn.connect(autocommit=True) as conn:
         n = conn.execute("select count(*) from candles where symbol = 'DOTUSDT'").fetchone()[0]
@@ -51,6 +52,13 @@ def test_serving_assets_materialise_after_silver_as_the_writer_role(spark, minio
         anomalies = conn.execute("select count(*) from gold_anomalies where symbol = 'DAGUSDT'").fetchone()[0]
     assert n > 0 and meta["rows_upserted"].value == n and meta["symbols"].value == ["DOTUSDT"]
     assert sources == {"simulator"} and anomalies == 4
+    # the ohlcv sync ran before silver_indicators (priority), so the indicator columns came with the second sync
+    ind = pg_instance.get_latest_materialization_event(
+        AssetKey("serving_candle_indicators")).asset_materialization.metadata
+    assert ind["rows_upserted"].value == n
+    order = [e.step_key for e in pg_instance.all_logs(first.run_id)
+             if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"]
+    assert order.index("serving_candles") < order.index("silver_indicators"), order
     gmeta = pg_instance.get_latest_materialization_event(
         AssetKey("serving_gold_anomalies")).asset_materialization.metadata
     assert gmeta["rows_upserted"].value == 4

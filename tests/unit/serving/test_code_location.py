@@ -27,4 +27,5 @@ def test_one_automation_sensor_evaluates_silver_and_serving_so_a_sync_joins_its_
     repo = defs.get_repository_def()
     sensor = repo.get_sensor_def("silver_automation")
     targeted = {k.to_user_string() for k in sensor.asset_selection.resolve(repo.asset_graph)}
-    assert {"silver_ohlcv", "silver_indicators", "serving_candles", "serving_gold_risk"} <= targeted
+    assert {"silver_ohlcv", "silver_indicators", "serving_candles", "serving_candle_indicators",
+            "serving_gold_risk"} <= targeted
