@@ -8,12 +8,13 @@ too, with how long they have lasted."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlparse
+
+from infra.health import tcp_open
 
 if TYPE_CHECKING:
     from crypto_pipeline.bronze.loop import Cycle
@@ -21,14 +22,13 @@ if TYPE_CHECKING:
 Probe = Callable[[], "str | None"]
 
 
-def tcp_problem(address: str, timeout: float = 1.0) -> str | None:
-    """None when ``host:port`` accepts a connection, else why not."""
+def tcp_problem(address: str) -> str | None:
+    """None when ``host:port`` accepts a connection, else why not (naming the address)."""
     host, _, port = address.rpartition(":")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout).close()
-        return None
-    except (OSError, ValueError) as e:
-        return f"{address}: {getattr(e, 'strerror', None) or e}"
+    if not port.isdigit():
+        return f"{address}: no port"
+    err = tcp_open(host.strip("[]"), int(port))
+    return None if err is None else f"{address}: {err}"
 
 
 def dependency_probe(bootstrap: str, s3_endpoint: str) -> Probe:
