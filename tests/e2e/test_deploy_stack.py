@@ -17,6 +17,7 @@ import pytest
 
 from infra.local_stack import free_port
 from shared.settings import PORT_ENV_VARS, ROOT
+from tests.e2e.stack_logs import keep_logs_of_failure
 from tests.e2e.process_secrets import secret_sightings
 from tests.e2e.ui_checks import CHECKS_QUERY, NEVER_EXECUTED, bronze_checks_expected, check_status, not_passing
 
@@ -52,12 +53,13 @@ def stack_processes(var: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture(scope="module")
-def isolated_env():
+def isolated_env(request):
     base = Path(tempfile.mkdtemp(prefix="cdp-e2e-"))
     os.chmod(base, 0o755)
     env = {**os.environ, "CDP_VAR_DIR": str(base / "var"), "CDP_ENV_FILE": str(base / ".env"),
            **{v: str(free_port()) for v in PORT_ENV_VARS}}
     yield base, env
+    keep_logs_of_failure(request, base / "var")
     subprocess.run([str(ROOT / "stop.sh")], env=env, capture_output=True, timeout=180)
     for p in stack_processes(base / "var"):
         p.kill()
