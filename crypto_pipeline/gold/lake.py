@@ -28,7 +28,7 @@ SILVER_PARTITIONS = ("symbol", "interval", "period")
 #: unique per key (computed per key; deletes are keys no longer computed), so Hudi's de-duplication shuffle
 #: before the write is skipped.
 WRITE_TUNING = {"hoodie.embed.timeline.server": "false", "hoodie.write.markers.type": "DIRECT",
-                "hoodie.clean.max.commits": "20", "hoodie.combine.before.upsert": "false",
+                "hoodie.clean.trigger.max.commits": "20", "hoodie.combine.before.upsert": "false",
                 "hoodie.combine.before.insert": "false"}
 
 

@@ -35,7 +35,7 @@ FILE_SIZING: dict[str, str] = {
     "hoodie.clustering.plan.strategy.small.file.limit": str(32 * MB),
     "hoodie.clustering.plan.strategy.target.file.max.bytes": str(64 * MB),
     "hoodie.clean.automatic": "true",
-    "hoodie.clean.max.commits": "20",  # plan cleaning every 20 commits, not after each one (a listing per commit)
+    "hoodie.clean.trigger.max.commits": "20",  # plan cleaning every 20 commits, not after each one (a listing per commit)
     "hoodie.clean.policy": "KEEP_LATEST_COMMITS",
     "hoodie.clean.commits.retained": "180",
     "hoodie.keep.min.commits": "200",
