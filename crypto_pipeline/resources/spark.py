@@ -59,6 +59,11 @@ def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str
         "spark.hadoop.fs.s3a.connection.ssl.enabled": str(s3_endpoint.startswith("https")).lower(),
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        # Hudi 1.2's copy-on-write upsert leaves the S3 stream of each base file it reads unclosed, and the
+        # connection under it stays leased (CLOSE-WAIT) for the JVM's life: a session that upserts many times
+        # (the integration tests, a long gold build) used up S3A's default pool of 96 and every S3 call then
+        # timed out. A larger pool only postpones that; docs/architecture.md ("S3 connections") has the figures.
+        "spark.hadoop.fs.s3a.connection.maximum": "1024",
         # Hudi: no metadata-table locking service needed for a single writer per table
         "spark.hadoop.hoodie.metadata.enable": "true",
     }
