@@ -97,7 +97,10 @@ class _TableWindow:
 class Reporter:
     """Aggregates cycles into one materialisation per written table every ``every_s`` (a per-cycle event
     would put ~100k events a day into the event log; a minute keeps the UI's history readable), and keeps
-    what each table received for the next check evaluation (:meth:`take_written`)."""
+    what each table received for the next check evaluation (:meth:`take_written`).
+
+    Thread-safe: the fast loop reports its cycles while the slow loop's check evaluation flushes (an
+    unguarded flush iterated the window while a cycle added a table to it and failed the writer's cycle)."""
 
     def __init__(self, events: DagsterEvents, every_s: float, writer: str = "bronze-writer") -> None:
         self.events, self.every_s, self.writer = events, every_s, writer
@@ -110,9 +113,15 @@ class Reporter:
         self.opened = time.monotonic()
         self.last_line = ""
         self._written: dict[str, checks.Written] = {}
-        self._written_lock = threading.Lock()
+        self._lock = threading.Lock()
 
     def __call__(self, cycle: Cycle) -> None:
+        with self._lock:
+            self._add(cycle)
+        if time.monotonic() - self.opened >= self.every_s:
+            self.flush()
+
+    def _add(self, cycle: Cycle) -> None:
         res = cycle.result
         self.cycles += 1
         if cycle.full:
@@ -125,10 +134,9 @@ class Reporter:
             self.fast_s.append(res.seconds)
         self.clustering += [f"{c.table} {c.groups} group(s) {c.seconds:.1f}s" for c in cycle.clustering]
         fresh = cycle.freshness_ms
-        with self._written_lock:
-            for name, t in res.tables.items():
-                self._written.setdefault(name, checks.Written()).add(
-                    t.rows, t.partitions, BRONZE_TABLES[name].partition, fresh.get(name) if name == TRADES.name else None)
+        for name, t in res.tables.items():
+            self._written.setdefault(name, checks.Written()).add(
+                t.rows, t.partitions, BRONZE_TABLES[name].partition, fresh.get(name) if name == TRADES.name else None)
         for name, t in res.tables.items():
             w = self.window.setdefault(name, _TableWindow())
             if t.rows or res.plan.changed(name):
@@ -140,16 +148,18 @@ class Reporter:
                 w.last_checkpoint = res.plan.table_checkpoint[name]
             if name in fresh:
                 w.freshness_ms.append(fresh[name])
-        if time.monotonic() - self.opened >= self.every_s:
-            self.flush()
 
     def take_written(self) -> dict[str, checks.Written]:
         """What each table received since the last call (the checks' scope), with the trades' latest lag."""
-        with self._written_lock:
+        with self._lock:
             out, self._written = self._written, {}
         return out
 
     def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if not self.cycles:
             return
         span = time.monotonic() - self.opened

@@ -173,9 +173,9 @@ def run(cfg: WriterConfig, stop: threading.Event, health: Health, events: Dagste
     def after_slow() -> None:   # in the slow loop's thread, on its Spark session
         if time.monotonic() - last_checks[0] < cfg.check_every_s:
             return
-        last_checks[0] = time.monotonic()
         spark.sparkContext.setJobDescription("bronze checks")
         outcomes = checks.evaluate(spark, cfg.bucket, reporter.take_written())
+        last_checks[0] = time.monotonic()   # only once evaluated: a failed evaluation is retried next slow cycle
         reporter.flush()   # the checks then target the newest materialisation (what the UI shows them against)
         for o in outcomes:
             events.check(o)

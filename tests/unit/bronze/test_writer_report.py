@@ -2,6 +2,7 @@
 health answer: test_writer_health.py)."""
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,11 +17,12 @@ from crypto_pipeline.lakehouse.offsets import Plan
 
 class FakeWebserver:
     def __init__(self):
-        self.calls, self.down = [], False
+        self.calls, self.down, self.delay_s = [], False, 0.0
         outer = self
 
         class H(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
+                time.sleep(outer.delay_s)
                 if outer.down:
                     self.send_response(503)
                     self.end_headers()
@@ -101,3 +103,32 @@ def test_settings_name_the_bad_variable():
         WriterConfig.from_env({**base, "BRONZE_ACCEPT_DATA_LOSS": "maybe"})
     with pytest.raises(KeyError, match="DAGSTER_URL"):
         WriterConfig.from_env({k: v for k, v in base.items() if k != "DAGSTER_URL"})
+
+
+def test_cycles_reported_while_another_thread_flushes_never_break_the_report(web):
+    """The fast loop reports cycles while the slow loop's check evaluation flushes (it once failed a cycle
+    with 'dictionary changed size during iteration': a table added to the window while a flush posted)."""
+    web.delay_s = 0.002
+    rep = Reporter(DagsterEvents(web.url), every_s=3600)
+    errors, stop = [], threading.Event()
+
+    def flusher():
+        try:
+            while not stop.is_set():
+                rep.flush()
+                rep.take_written()
+        except Exception as e:  # noqa: BLE001 - what the test looks for
+            errors.append(e)
+
+    t = threading.Thread(target=flusher)
+    t.start()
+    try:
+        for i in range(300):
+            tables = {f"{n}": TableResult(rows=1, max_event_ms=999_000, write_s=0.1, inserted=True)
+                      for n in ("trades", "agg_trades", "klines", "tickers", "depth", "book_ticker")[: 1 + i % 6]}
+            rep(_cycle(i % 2 == 0, tables, 0.1, {"write": 0.1}))
+            time.sleep(0.001)   # a cycle takes time: the flushing thread gets to run in between
+    finally:
+        stop.set()
+        t.join()
+    assert errors == []
