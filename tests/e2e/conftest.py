@@ -6,5 +6,5 @@ import pytest
 def pytest_runtest_makereport(item, call):
     rep = yield
     if rep.when == "call" and rep.failed:
-        item.parent.e2e_failed = True  # the module: what a module-scoped fixture's request.node is
+        item.getparent(pytest.Module).e2e_failed = True  # what a module-scoped fixture's request.node is
     return rep

@@ -17,8 +17,8 @@ import pytest
 
 from infra.local_stack import free_port
 from shared.settings import PORT_ENV_VARS, ROOT
-from tests.e2e.stack_logs import keep_logs_of_failure
 from tests.e2e.process_secrets import secret_sightings
+from tests.e2e.stack_logs import keep_logs_of_failure
 from tests.e2e.ui_checks import CHECKS_QUERY, NEVER_EXECUTED, bronze_checks_expected, check_status, not_passing
 
 # which program (with its children: Dagster's run workers and their Spark JVMs) may hold which secret, in its

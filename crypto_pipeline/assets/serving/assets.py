@@ -1,5 +1,6 @@
-"""serving_candles, serving_candle_indicators and serving_gold_*: each run syncs what its Hudi upstream committed since the completion
-time recorded in `sync_state` (serving/lakehouse.py), in one PostgreSQL transaction per table.
+"""serving_candles, serving_candle_indicators and serving_gold_*: each run syncs what its Hudi upstream
+committed since the completion time recorded in `sync_state` (serving/lakehouse.py), in one PostgreSQL
+transaction per table.
 
 They follow their upstream with `AutomationCondition.eager()` (like silver_indicators follows
 silver_ohlcv): requested when an upstream asset is materialised, never while one is in progress. The
