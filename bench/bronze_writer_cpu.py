@@ -43,9 +43,14 @@ def find(pattern: str, var: Path) -> psutil.Process | None:
 
 def raw_end_total(env: dict) -> int:
     from crypto_pipeline.lakehouse.kafka_batch import watermark_reader
+    from infra.credentials import load_credentials
+    from infra.kafka_config import PIPELINE_USER
+    from infra.services import kafka_connection
     from shared.settings import load_stack_settings
 
-    with watermark_reader(load_stack_settings(env=env).kafka_bootstrap, r"^crypto_raw_.*") as read:
+    # the stack's broker wants the pipeline's SASL login (read-only on the raw topics)
+    conn = kafka_connection(load_stack_settings(env=env), load_credentials(Path(env["CDP_ENV_FILE"])), PIPELINE_USER)
+    with watermark_reader(conn, r"^crypto_raw_.*") as read:
         return sum(hi for parts in read().values() for _lo, hi in parts.values())
 
 

@@ -18,6 +18,20 @@ from shared.secrets import is_secret_name
 # exists, so S3A's SimpleAWSCredentialsProvider finds them there.
 S3A_CREDENTIAL_KEYS = ("spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.secret.key")
 
+# py4j resolves a bare class name (PySpark asks for ``functions`` on every ``F.*`` call, and for
+# ``SparkSession``/``PythonUtils`` on most DataFrame calls) by trying ``Class.forName`` under each of
+# PySpark's wildcard imports in turn, and every miss searches each jar on the class path (~250 here).
+# Importing the exact names makes each lookup a single hit.
+PY4J_EXACT_IMPORTS = ("org.apache.spark.sql.functions", "org.apache.spark.sql.SparkSession",
+                      "org.apache.spark.sql.SparkSession$", "org.apache.spark.api.python.PythonUtils",
+                      "org.apache.spark.api.python.PythonRDD", "org.apache.spark.api.python.SerDeUtil",
+                      "org.apache.spark.sql.api.python.PythonSQLUtils")
+
+# The AWS SDK (S3A) builds a SAX parser for every S3 listing response, and without this property the JDK's
+# XMLReaderFactory looks for a provider through the service files of every jar each time. Naming the JDK's
+# own parser (the one that lookup ends with anyway) skips it.
+JVM_OPTIONS = "-Dorg.xml.sax.driver=com.sun.org.apache.xerces.internal.parsers.SAXParser"
+
 
 def default_jars_dir() -> str:
     from infra.layout import Layout
@@ -40,6 +54,7 @@ def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str
     return {
         "spark.master": master,
         "spark.driver.memory": driver_memory,
+        "spark.driver.extraJavaOptions": JVM_OPTIONS,
         "spark.jars": ",".join(jars),
         "spark.jars.ivy": str(Path(jars_dir).parent / "ivy"),  # nothing is resolved; keep ivy out of $HOME
         "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
@@ -136,6 +151,10 @@ def start_session(conf: dict[str, str], access_key: str = "", secret_key: str = 
         builder = builder.config(k, v)
     with _environment_without_secrets():
         session = builder.getOrCreate()
+    from py4j.java_gateway import java_import
+
+    for name in PY4J_EXACT_IMPORTS:
+        java_import(session._jvm, name)
     hadoop = session.sparkContext._jsc.hadoopConfiguration()
     if access_key and secret_key:
         hadoop.set("fs.s3a.access.key", access_key)

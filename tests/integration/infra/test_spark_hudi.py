@@ -41,6 +41,15 @@ def test_no_secret_on_the_jvm_command_line_or_in_its_environment(spark, minio_st
     assert spark.sparkContext._jsc.hadoopConfiguration().get("fs.s3a.secret.key") == c.pipeline_s3_password
 
 
+def test_s3_listings_are_parsed_without_a_parser_search_through_the_jars(spark):
+    """The JDK's SAX parser is named up front, so the AWS SDK's parser for each S3 listing response is
+    created without a search for a provider through every jar (the class must exist: a wrong name fails)."""
+    jvm = spark._jvm
+    parser = "com.sun.org.apache.xerces.internal.parsers.SAXParser"
+    assert jvm.java.lang.System.getProperty("org.xml.sax.driver") == parser
+    assert jvm.org.xml.sax.helpers.XMLReaderFactory.createXMLReader().getClass().getName() == parser
+
+
 def test_hudi_table_on_s3a_round_trip_and_idempotent_upsert(spark, minio_stack):
     from pyspark.sql.types import DecimalType, LongType, StringType, StructField, StructType
 
