@@ -19,6 +19,7 @@ from pathlib import Path
 
 from infra.apt import apt_install, missing_packages
 from infra.frontend_install import npm_fetch
+from infra.jvm_build import BuildError, build_pipeline_jar
 from infra.layout import Layout
 from infra.preflight import PreflightError, require_go, require_java, require_maven
 from infra.postgres_install import find_postgres_bindir, install_postgres
@@ -101,11 +102,16 @@ def run_logged(cmd: list[str], log: Path, label: str, env: dict | None = None, e
 
 
 # -- maven ---------------------------------------------------------------------------------------
-def _pom(coords: list[str]) -> str:
+def _pom(coords: list[str], transitive: bool = True) -> str:
+    # non-transitive: exclude every dependency up front, so Maven does not even read their POMs (some name
+    # repositories other than Maven Central, which a machine reaching only Central cannot resolve)
+    none = "" if transitive else ("<exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId>"
+                                  "</exclusion></exclusions>")
     deps = []
     for c in coords:
         g, a, v = c.split(":")
-        deps.append(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>")
+        deps.append(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version>{none}"
+                    "</dependency>")
     return (
         '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
         "<groupId>crypto-data-pipeline</groupId><artifactId>deps</artifactId><version>1</version>"
@@ -118,7 +124,7 @@ def maven_copy(layout: Layout, coords: list[str], dest: Path, transitive: bool) 
     require_maven()
     work = dest.parent / (dest.name + ".pom")
     work.mkdir(parents=True, exist_ok=True)
-    (work / "pom.xml").write_text(_pom(coords))
+    (work / "pom.xml").write_text(_pom(coords, transitive))
     cmd = [
         "mvn", "-B", "-q", "-f", str(work / "pom.xml"), f"-Dmaven.repo.local={layout.maven_repo}",
         f"{DEP_PLUGIN}:copy-dependencies", f"-DoutputDirectory={dest}", "-DincludeScope=runtime",
@@ -219,11 +225,19 @@ def install_test_tools(layout: Layout) -> str:
     return f"installed {', '.join(missing)} from Debian packages"
 
 
+def install_pipeline_jar(layout: Layout) -> str:
+    try:
+        return build_pipeline_jar(layout)
+    except BuildError as e:
+        raise InstallError(str(e)) from e
+
+
 COMPONENTS = {
     "kafka": install_kafka,
     "minio": install_minio,
     "postgres": install_pg,
     "spark-jars": install_spark_jars,
+    "pipeline-jar": install_pipeline_jar,   # compiled against the Spark jars: after them
     "dashboard-assets": install_dashboard_assets,
 }
 # only for ./test.sh and the benchmarks: a deployed stack needs no browser

@@ -21,6 +21,9 @@ def load_versions() -> dict:
         return tomllib.load(fh)
 
 
+PIPELINE_JARS = "pipeline"   # folder beside the Spark jars: the jar built from jvm/
+
+
 @dataclass(frozen=True)
 class Layout:
     root: Path = ROOT
@@ -47,6 +50,11 @@ class Layout:
     @property
     def spark_jars_dir(self) -> Path:
         return self.cache / "jars" / "spark"
+
+    @property
+    def pipeline_jars_dir(self) -> Path:
+        """The pipeline's own jar (infra/jvm_build.py), put on spark.jars beside the Spark jars."""
+        return self.cache / "jars" / PIPELINE_JARS
 
     @property
     def dashboard_vendor(self) -> Path:

@@ -20,6 +20,10 @@ def _need(tool: str, fix: str) -> str:
     return path
 
 
+def require_javac() -> str:
+    return _need("javac", "install a JDK (Debian: apt-get install openjdk-17-jdk-headless); a JRE has no javac")
+
+
 def require_java(min_major: int) -> None:
     java = _need("java", f"install a JDK >= {min_major} (Debian: apt-get install openjdk-{min_major}-jdk-headless)")
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr

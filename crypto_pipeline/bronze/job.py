@@ -23,7 +23,9 @@ from pyspark.sql import functions as F
 from crypto_pipeline.bronze import dedup, parse
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, KafkaTarget, read_batch
-from crypto_pipeline.lakehouse.hudi import checkpoint_of, hudi_options, read_commit_state
+from crypto_pipeline.lakehouse import id_ranges as ids
+from crypto_pipeline.lakehouse.hudi import ID_RANGES_KEY, checkpoint_of, commit_metadata, hudi_options, read_commit_state
+from crypto_pipeline.lakehouse.java_writer import DenseIdWriter, JavaWriters
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 from crypto_pipeline.lakehouse.writer_lock import TableLocks
 
@@ -41,6 +43,7 @@ class TableResult:
     duplicates_dropped: int = 0      # dense-id tables: rows whose id the table already held
     write_s: float = 0.0             # the Hudi write and commit (index lookup, files, timeline)
     inserted: bool = False           # written by insert (no index lookup), not upsert
+    writer: str = "datasource"       # Spark's Hudi datasource, or Hudi's "java-client" (lakehouse/java_writer.py)
     partitions: list[dict] = field(default_factory=list)   # the partitions (e.g. symbol, dt) the batch wrote
 
 
@@ -120,7 +123,7 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern
                max_per_partition: int | None = None, accept_data_loss: bool = False, run_id: str | None = None,
                write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None,
                driver_reader: DriverKafkaReader | None = None, async_clustering: tuple[str, ...] = (),
-               locks: TableLocks | None = None) -> RunResult:
+               locks: TableLocks | None = None, java_writers: JavaWriters | None = None) -> RunResult:
     """Plan, read once, split, write ``tables`` (default: all). Raises RetentionLossError before writing.
     Tables in ``async_clustering`` are clustered by another thread (:mod:`crypto_pipeline.lakehouse.clustering`).
     ``locks``: the tables' writer locks are held from the plan to the last commit, so another process
@@ -138,13 +141,13 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern
     with (locks.hold(names) if locks is not None else nullcontext()):
         wm = watermarks() if callable(watermarks) else watermarks
         return _run_locked(spark, bucket, bootstrap, pattern, wm, names, max_per_partition, accept_data_loss,
-                           run_id, write_threads, parallelism, driver_reader, async_clustering)
+                           run_id, write_threads, parallelism, driver_reader, async_clustering, java_writers)
 
 
 def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: str, watermarks: off.Watermarks,
                 names: tuple[str, ...], max_per_partition: int | None, accept_data_loss: bool, run_id: str | None,
                 write_threads: int, parallelism: int, driver_reader: DriverKafkaReader | None,
-                async_clustering: tuple[str, ...]) -> RunResult:
+                async_clustering: tuple[str, ...], java_writers: JavaWriters | None) -> RunResult:
     t0 = time.monotonic()
     prepare_session(spark)
     p, states = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names)
@@ -166,6 +169,7 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
     # checkpoint) are written, its invalid rows (past the quarantine's checkpoint) join the quarantine.
     q_cond = parse.offset_filter(p.table_from[QUARANTINE.name], p.start) if QUARANTINE.name in names else None
     jobs: list[tuple[TableDef, dedup.WritePlan]] = []
+    java_jobs: dict[str, DenseIdWriter] = {}
     cached: list[DataFrame] = [env]
     results: dict[str, TableResult] = {}
     bad_parts: list[DataFrame] = []
@@ -178,12 +182,17 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
         if t.name in names:
             cond = parse.offset_filter(p.table_from[t.name], p.start)
             good = parse.valid(rows if cond is None else rows.where(cond), t)
-            w = dedup.plan_write(spark, bronze_path(bucket, t.name), t, good, states[t.name])
-            time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
-                "event_time_ms" if t.name != "book_ticker" else None)
-            results[t.name] = _summary(w.df, time_col, t.partition)
-            results[t.name].batch = w.df
-            results[t.name].duplicates_dropped = w.dropped
+            java = java_writers.get(t, bronze_path(bucket, t.name)) if java_writers is not None else None
+            if java is not None:
+                results[t.name], w = _stage_java(spark, java, t, good, states[t.name])
+                java_jobs[t.name] = java
+            else:
+                w = dedup.plan_write(spark, bronze_path(bucket, t.name), t, good, states[t.name])
+                time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
+                    "event_time_ms" if t.name != "book_ticker" else None)
+                results[t.name] = _summary(w.df, time_col, t.partition)
+                results[t.name].batch = w.df
+                results[t.name].duplicates_dropped = w.dropped
             jobs.append((t, w))
         if with_quarantine:  # every stream's invalid rows, whether or not its table is written in this run
             bad = rows.where(F.col("_reason").isNotNull())
@@ -206,8 +215,16 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
     def write(job: tuple[TableDef, dedup.WritePlan]) -> None:
         t, w = job
         started = time.monotonic()
-        write_table(spark, w, t, bronze_path(bucket, t.name), p.table_checkpoint[t.name], run_id, parallelism,
-                    t.name in async_clustering)
+        java = java_jobs.get(t.name)
+        if java is None:
+            write_table(spark, w, t, bronze_path(bucket, t.name), p.table_checkpoint[t.name], run_id, parallelism,
+                        t.name in async_clustering)
+        else:
+            try:
+                java.commit(commit_metadata(off.encode(p.table_checkpoint[t.name]), run_id, w.state))
+            except BaseException:
+                java_writers.discard(t.name)   # its client may hold a half-done instant: start a fresh one
+                raise
         results[t.name].write_s, results[t.name].inserted = time.monotonic() - started, w.insert
         log.info("bronze %s: %d rows committed (%s)", t.name, results[t.name].rows, "insert" if w.insert else "upsert")
 
@@ -221,6 +238,21 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
         raise
     phases["write"] = time.monotonic() - t0 - sum(phases.values())
     return RunResult(p, n_read, results, int(time.time() * 1000), time.monotonic() - t0, cached, phases)
+
+
+def _stage_java(spark: SparkSession, java: DenseIdWriter, t: TableDef, good: DataFrame,
+                state: dict[str, str] | None) -> tuple[TableResult, dedup.WritePlan]:
+    """The batch collected into ``java``'s JVM writer without the ids the table holds, its summary, and
+    the id ranges its commit will carry."""
+    ranges = dedup.committed_ranges(spark, java.path, t, state)
+    staged = java.stage(good, ranges)
+    if staged.dropped:
+        log.warning("bronze %s: %d row(s) with ids already committed dropped (replay or duplicate)", t.name,
+                    staged.dropped)
+    res = TableResult(rows=staged.rows, max_ingest_ms=staged.max_ingest_ms, min_event_ms=staged.min_time_ms,
+                      max_event_ms=staged.max_time_ms, partitions=staged.partitions,
+                      duplicates_dropped=staged.dropped, writer="java-client")
+    return res, dedup.WritePlan(good, True, {ID_RANGES_KEY: ids.encode(ids.merge(ranges, staged.ids))}, staged.dropped)
 
 
 def lost_range_record(lost: list[dict], run_id: str | None) -> bytes:

@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -30,6 +30,7 @@ from crypto_pipeline.bronze.job import RunResult, run_bronze
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.clustering import ClusteringResult, cluster_table, is_write_conflict
 from crypto_pipeline.lakehouse.hudi import SEPARATELY_CLUSTERED, table_exists
+from crypto_pipeline.lakehouse.java_writer import JavaWriters
 from crypto_pipeline.lakehouse.kafka_batch import DRIVER_READ_MAX, DriverKafkaReader, KafkaTarget
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, bronze_path
 from crypto_pipeline.lakehouse.writer_lock import TableLocks, clustering_lock
@@ -47,6 +48,7 @@ class LoopSettings:
     accept_data_loss: bool = False
     write_threads: int = 2
     driver_read_max: int = DRIVER_READ_MAX  # batches up to this many records: a consumer in the driver reads them
+    java_client: bool = True              # the fast loop's dense-id tables: Hudi's Java write client, not the datasource
 
     def __post_init__(self) -> None:
         unknown = set(self.fast_tables) - set(BRONZE_TABLES)
@@ -111,12 +113,13 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
 
     async_tables = SEPARATELY_CLUSTERED
 
-    def cycle(tables: tuple[str, ...], full: bool, kafka: DriverKafkaReader | None) -> Cycle:
+    def cycle(tables: tuple[str, ...], full: bool, kafka: DriverKafkaReader | None,
+              java: JavaWriters | None = None) -> Cycle:
         started_ms = int(time.time() * 1000)
         res = run_bronze(spark, bucket, bootstrap, pattern, end_offsets, max_per_partition=settings.max_per_partition,
                          accept_data_loss=settings.accept_data_loss, run_id=run_id,
                          write_threads=settings.write_threads, tables=tables, driver_reader=kafka,
-                         async_clustering=async_tables, locks=locks)
+                         async_clustering=async_tables, locks=locks, java_writers=java)
         res.release()  # the loop reports counts only; the cached frames are not needed after the commit
         return Cycle(0, full, res, started_ms)
 
@@ -168,14 +171,15 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
         on_cycle(c)
 
     spark.sparkContext.setLocalProperty("spark.scheduler.pool", "bronze_fast")
+    java = JavaWriters(spark, settings.fast_tables) if settings.java_client else None
     worker = threading.Thread(target=slow, name="bronze-slow-loop", daemon=True)
     worker.start()
     try:
-        with reader() as kafka:
+        with reader() as kafka, (closing(java) if java is not None else nullcontext()):
             while not stopping():
                 t0 = time.monotonic()
                 try:
-                    report(cycle(settings.fast_tables, False, kafka))
+                    report(cycle(settings.fast_tables, False, kafka, java))
                 except Exception as e:  # noqa: BLE001 - nothing was committed: the next cycle reads the same offsets
                     if not is_write_conflict(e):
                         raise

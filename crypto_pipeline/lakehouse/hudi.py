@@ -111,12 +111,7 @@ def hudi_options(table: TableDef, checkpoint: dict[str, Any] | None = None, run_
         **FILE_SIZING,
         **(ASYNC_CLUSTERING if async_clustering else {}),
     }
-    if checkpoint is not None:
-        opts[CHECKPOINT_KEY] = json.dumps(checkpoint, sort_keys=True)
-    for key, value in (state or {}).items():
-        if key not in STATE_KEYS[1:]:
-            raise KeyError(f"{key!r} is not bronze commit state; known: {STATE_KEYS[1:]}")
-        opts[key] = value
+    opts.update(commit_metadata(checkpoint, run_id, state))
     if not (table.dense_id or table.rising_key):
         # upserted through the index (klines): each commit looks up the key range of every file of the day's
         # partition, so merge them sooner (2 MB of klines a symbol a day: a cheap rewrite)
@@ -124,9 +119,23 @@ def hudi_options(table: TableDef, checkpoint: dict[str, Any] | None = None, run_
     if insert:
         opts["hoodie.datasource.write.operation"] = "insert"
         opts["hoodie.combine.before.insert"] = "true"   # a key twice in one batch is still written once
-    if run_id:
-        opts[RUN_ID_KEY] = run_id
     return opts
+
+
+def commit_metadata(checkpoint: dict[str, Any] | None = None, run_id: str | None = None,
+                    state: dict[str, str] | None = None) -> dict[str, str]:
+    """The bronze entries of a commit's extra metadata: the Kafka checkpoint, more commit state
+    (:data:`ID_RANGES_KEY`, :data:`KEY_MARKS_KEY`) and the Dagster run that wrote it."""
+    meta: dict[str, str] = {}
+    if checkpoint is not None:
+        meta[CHECKPOINT_KEY] = json.dumps(checkpoint, sort_keys=True)
+    for key, value in (state or {}).items():
+        if key not in STATE_KEYS[1:]:
+            raise KeyError(f"{key!r} is not bronze commit state; known: {STATE_KEYS[1:]}")
+        meta[key] = value
+    if run_id:
+        meta[RUN_ID_KEY] = run_id
+    return meta
 
 
 def clustering_options() -> dict[str, str]:

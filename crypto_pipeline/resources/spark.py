@@ -33,6 +33,9 @@ PY4J_EXACT_IMPORTS = ("org.apache.spark.sql.functions", "org.apache.spark.sql.Sp
 JVM_OPTIONS = "-Dorg.xml.sax.driver=com.sun.org.apache.xerces.internal.parsers.SAXParser"
 
 
+PIPELINE_JARS = "pipeline"   # infra.layout.PIPELINE_JARS (infra is not imported by the code location)
+
+
 def default_jars_dir() -> str:
     from infra.layout import Layout
 
@@ -49,6 +52,8 @@ def spark_conf(jars_dir: str, s3_endpoint: str, access_key: str, secret_key: str
     """``require_jars=False``: build the conf even when the jars are not installed yet (a code location must load
     without them; the resource checks again when a run starts its session)."""
     jars = sorted(str(p) for p in Path(jars_dir).glob("*.jar"))
+    # the pipeline's own jar (jvm/, built by the installer into a folder beside the Spark jars)
+    jars += sorted(str(p) for p in (Path(jars_dir).parent / PIPELINE_JARS).glob("*.jar"))
     if require_jars:
         require_hudi(jars, jars_dir)
     return {
