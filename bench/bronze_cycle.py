@@ -1,19 +1,22 @@
-"""One bronze stream cycle (trades only), alone: how long it takes and which Spark jobs it runs, for the
-dense-id insert path against the bloom-index upsert path on the same Spark session (the reference).
+"""One bronze stream cycle (trades only), alone: CPU-seconds, wall time and Spark jobs per cycle, with the
+write through Spark's Hudi datasource (the reference) and through Hudi's Java write client (the
+bronze-writer's fast loop, crypto_pipeline/lakehouse/java_writer.py), in the same run and Spark session.
 
     .venv/bin/python bench/bronze_cycle.py --cycles 40
 
 Starts its own Kafka + MinIO (infra.local_stack), one Spark session (local[2], 768 MB, like the stream),
-feeds --per-cycle trades per symbol before each cycle and runs ``run_bronze(tables=("trades",))`` through
-the driver-side Kafka reader, first with the trades table upserted through Hudi's bloom index (the
-reference), then written by insert after the committed-id-range check (the default), each into its own
-bucket. The first quarter of the cycles is warm-up. Prints cycle p50/p95, Spark job time per cycle by job
-description (Spark UI REST API on 127.0.0.1), rows verified; asserts nothing."""
+feeds --per-cycle trades per symbol to each mode's topics before each round and runs
+``run_bronze(tables=("trades",))`` through the driver-side Kafka reader once per mode, alternating the modes
+so both see the same JIT state and host noise, each into its own bucket. CPU is this process plus the
+Spark JVM (/proc). The first quarter of the rounds is warm-up. Prints per mode: CPU-s and wall time per
+cycle (p50), messages per CPU-second, Spark job time by job description (Spark UI REST API on 127.0.0.1),
+rows verified; then the ratios. Asserts nothing."""
 from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
+import contextlib
+import os
 import json
 import statistics
 import sys
@@ -37,6 +40,15 @@ def _jobs_since(app_id: str, since: float) -> dict[str, list[float]]:
     return out
 
 
+def _cpu(pids: list[int]) -> float:
+    """User + system CPU-seconds of ``pids`` so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=40)
@@ -46,7 +58,7 @@ def main() -> None:
 
     from crypto_pipeline.bronze import job
     from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader
-    from crypto_pipeline.lakehouse.tables import TRADES
+    from crypto_pipeline.lakehouse.java_writer import JavaWriters
     from crypto_pipeline.resources.kafka import KafkaResource
     from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
     from infra.local_stack import LocalStack
@@ -63,40 +75,52 @@ def main() -> None:
         spark.sparkContext.setLogLevel("ERROR")
         feed = Feed(s.kafka_bootstrap)
         print(f"{a.symbols} symbols, {a.per_cycle} trades per symbol per cycle, {a.cycles} cycles per mode")
-        results = {}
-        for mode, table in (("upsert (bloom index)", dataclasses.replace(TRADES, dense_id=None)), ("insert (id ranges)", TRADES)):
-            job.STREAM_TABLES[TRADES.name] = table   # the reference run writes trades the way it used to
+        modes = {"datasource": None, "java-client": JavaWriters(spark, ("trades",))}
+        runs = {}
+        for mode in modes:
             bucket = make_bucket(s.s3_endpoint, c.minio_user, c.minio_password)
-            tag = "CYU" if table.dense_id is None else "CYI"
+            tag = "CYD" if mode == "datasource" else "CYJ"
             syms = [new_symbol(tag) for _ in range(a.symbols)]
             for sym in syms:
                 create_topic(s.kafka_bootstrap, sym)
             kafka = KafkaResource(bootstrap_servers=s.kafka_bootstrap, topic_pattern=f"^crypto_raw_x{tag.lower()}.*$")
-            nid = {sym: 1 for sym in syms}
-            cycles, warm_from = [], time.time()
-            with kafka.watermark_reader() as wm, DriverKafkaReader(s.kafka_bootstrap) as reader:
-                for i in range(a.cycles):
-                    for sym in syms:
-                        feed.trades(sym, range(nid[sym], nid[sym] + a.per_cycle))
-                        nid[sym] += a.per_cycle
+            runs[mode] = {"bucket": bucket, "syms": syms, "kafka": kafka, "next": {sym: 1 for sym in syms},
+                          "cpu": [], "wall": [], "jobs": collections.defaultdict(list)}
+        pids = [os.getpid(), int(spark._jvm.java.lang.ProcessHandle.current().pid())]
+        warm = a.cycles // 4
+        with contextlib.ExitStack() as stack_:
+            clients = {m: (stack_.enter_context(r["kafka"].watermark_reader()), stack_.enter_context(DriverKafkaReader(s.kafka_bootstrap)))
+                  for m, r in runs.items()}
+            for i in range(a.cycles):
+                for mode, r in runs.items():
+                    for sym in r["syms"]:
+                        feed.trades(sym, range(r["next"][sym], r["next"][sym] + a.per_cycle))
+                        r["next"][sym] += a.per_cycle
                     feed.flush()
-                    if i == a.cycles // 4:
-                        warm_from = time.time()
-                    t0 = time.monotonic()
-                    job.run_bronze(spark, bucket, s.kafka_bootstrap, kafka.topic_pattern, wm(), run_id="bench",
-                                   tables=("trades",), driver_reader=reader).release()
-                    cycles.append(time.monotonic() - t0)
-            measured = cycles[a.cycles // 4:]
-            jobs = _jobs_since(spark.sparkContext.applicationId, warm_from)
-            rows = spark.read.format("hudi").load(f"s3a://{bucket}/bronze/trades").count()
-            results[mode] = statistics.median(measured)
-            print(f"\n{mode}: cycle p50 {statistics.median(measured):.2f}s p95 "
-                  f"{statistics.quantiles(measured, n=20)[-1]:.2f}s; rows {rows} (expected {a.symbols * a.cycles * a.per_cycle})")
-            print(f"  Spark job time per cycle {sum(sum(v) for v in jobs.values()) / len(measured):.2f}s, top jobs:")
-            for name, v in sorted(jobs.items(), key=lambda kv: -sum(kv[1]))[:6]:
-                print(f"  {sum(v) / len(measured):6.3f}s/cycle  {len(v) / len(measured):4.1f} jobs  {name}")
-        ref, new = results["upsert (bloom index)"], results["insert (id ranges)"]
-        print(f"\nratio cycle p50 insert / upsert = {new / ref:.2f}")
+                    wm, reader = clients[mode]
+                    since, cpu0, t0 = time.time(), _cpu(pids), time.monotonic()
+                    job.run_bronze(spark, r["bucket"], s.kafka_bootstrap, r["kafka"].topic_pattern, wm(), run_id="bench",
+                                   tables=("trades",), driver_reader=reader, java_writers=modes[mode]).release()
+                    if i >= warm:
+                        r["cpu"].append(_cpu(pids) - cpu0)
+                        r["wall"].append(time.monotonic() - t0)
+                        for name, v in _jobs_since(spark.sparkContext.applicationId, since).items():
+                            r["jobs"][name] += v
+        modes["java-client"].close()
+        n = len(runs["datasource"]["cpu"])
+        msgs = a.symbols * a.per_cycle
+        for mode, r in runs.items():
+            rows = spark.read.format("hudi").load(f"s3a://{r['bucket']}/bronze/trades").count()
+            cpu = statistics.median(r["cpu"])
+            print(f"\n{mode}: CPU p50 {cpu:.2f} CPU-s/cycle, wall p50 {statistics.median(r['wall']):.2f}s "
+                  f"p95 {statistics.quantiles(r['wall'], n=20)[-1]:.2f}s; {msgs / cpu:.0f} msg per CPU-s; "
+                  f"rows {rows} (expected {a.symbols * a.cycles * a.per_cycle})")
+            print(f"  Spark job time per cycle {sum(sum(v) for v in r['jobs'].values()) / n:.2f}s, top jobs:")
+            for name, v in sorted(r["jobs"].items(), key=lambda kv: -sum(kv[1]))[:6]:
+                print(f"  {sum(v) / n:6.3f}s/cycle  {len(v) / n:4.1f} jobs  {name}")
+        ref, new_ = (statistics.median(runs[m]["cpu"]) for m in ("datasource", "java-client"))
+        print(f"\nratio CPU per cycle java-client / datasource = {new_ / ref:.2f} "
+              f"(messages per CPU-second x{ref / new_:.1f})")
         spark.stop()
     finally:
         stack.close()

@@ -50,7 +50,7 @@ class TableResult:
 @dataclass
 class RunResult:
     plan: off.Plan
-    read: int
+    read: int | None      # Kafka records read (None: not counted, a run of Java-written tables only)
     tables: dict[str, TableResult]
     committed_ms: int
     seconds: float
@@ -161,8 +161,15 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
                        parse.key_keep(set(names)) if keep is not None else None)
     if keep is not None:
         kafka = kafka.where(keep)
-    env = _materialise(parse.envelopes(kafka))
-    n_read = env.count()
+    # Only Java-written tables (the fast loop): their rows are collected once, by the writer, so the batch is
+    # neither checkpointed nor cached nor counted (each of those is a Spark job of its own)
+    direct = java_writers is not None and QUARANTINE.name not in names and all(
+        java_writers.get(BRONZE_TABLES[n], bronze_path(bucket, n)) for n in names)
+    env = parse.envelopes(kafka)
+    n_read = None
+    if not direct:
+        env = _materialise(env)
+        n_read = env.count()
     phases["read"] = time.monotonic() - t0 - sum(phases.values())
 
     # Each table's payload is parsed once into a cached frame; its valid rows (past the table's own
@@ -170,15 +177,17 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
     q_cond = parse.offset_filter(p.table_from[QUARANTINE.name], p.start) if QUARANTINE.name in names else None
     jobs: list[tuple[TableDef, dedup.WritePlan]] = []
     java_jobs: dict[str, DenseIdWriter] = {}
-    cached: list[DataFrame] = [env]
+    cached: list[DataFrame] = [] if direct else [env]
     results: dict[str, TableResult] = {}
     bad_parts: list[DataFrame] = []
     with_quarantine = QUARANTINE.name in names
     for t in STREAM_TABLES.values():
         if t.name not in names and not with_quarantine:
             continue
-        rows = parse.stream_rows(env, t).persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(rows)
+        rows = parse.stream_rows(env, t)
+        if not direct:
+            rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+            cached.append(rows)
         if t.name in names:
             cond = parse.offset_filter(p.table_from[t.name], p.start)
             good = parse.valid(rows if cond is None else rows.where(cond), t)
@@ -226,7 +235,8 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
                 java_writers.discard(t.name)   # its client may hold a half-done instant: start a fresh one
                 raise
         results[t.name].write_s, results[t.name].inserted = time.monotonic() - started, w.insert
-        log.info("bronze %s: %d rows committed (%s)", t.name, results[t.name].rows, "insert" if w.insert else "upsert")
+        log.info("bronze %s: %d rows committed (%s, %s)", t.name, results[t.name].rows,
+                 "insert" if w.insert else "upsert", results[t.name].writer)
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, write_threads), thread_name_prefix="bronze-write") as pool:

@@ -59,9 +59,9 @@ RESIDENT_SESSION: dict[str, str] = {
 }
 
 
-def _flag(value: str) -> bool:
+def _flag(name: str, value: str) -> bool:
     if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"expected true/false, got {value!r}")
+        raise ValueError(f"{name}={value!r}: expected true/false")
     return value.lower() in ("true", "1", "yes")
 
 
@@ -100,12 +100,12 @@ class WriterConfig:
                 raise ValueError(f"bronze-writer: {name}={env.get(name)!r} is not a number") from None
 
         try:
-            accept = _flag(get("BRONZE_ACCEPT_DATA_LOSS", "false"))
+            accept = _flag("BRONZE_ACCEPT_DATA_LOSS", get("BRONZE_ACCEPT_DATA_LOSS", "false"))
             loop = LoopSettings(fast_interval_s=num("BRONZE_FAST_INTERVAL_S", "5"),
                                 full_every_s=num("BRONZE_FULL_EVERY_S", "120"),
                                 cluster_every_s=num("BRONZE_CLUSTER_EVERY_S", "600"),
                                 max_per_partition=num("BRONZE_MAX_OFFSETS_PER_PARTITION", "50000", int),
-                                accept_data_loss=accept)
+                                accept_data_loss=accept, java_client=_flag("BRONZE_JAVA_CLIENT", get("BRONZE_JAVA_CLIENT", "true")))
         except ValueError as e:
             raise ValueError(f"bronze-writer: {e}") from None
         try:

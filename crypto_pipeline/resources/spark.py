@@ -30,7 +30,12 @@ PY4J_EXACT_IMPORTS = ("org.apache.spark.sql.functions", "org.apache.spark.sql.Sp
 # The AWS SDK (S3A) builds a SAX parser for every S3 listing response, and without this property the JDK's
 # XMLReaderFactory looks for a provider through the service files of every jar each time. Naming the JDK's
 # own parser (the one that lookup ends with anyway) skips it.
-JVM_OPTIONS = "-Dorg.xml.sax.driver=com.sun.org.apache.xerces.internal.parsers.SAXParser"
+# Hudi's record size estimates use JOL, which on first use tries to attach an agent to its own JVM and then
+# starts a second JVM to attach the Serviceability Agent (both refused here, with a warning in the log);
+# its plain Unsafe-based layout needs neither.
+JVM_OPTIONS = " ".join(["-Dorg.xml.sax.driver=com.sun.org.apache.xerces.internal.parsers.SAXParser",
+                        "-Djol.skipDynamicAttach=true", "-Djol.skipInstallAttach=true",
+                        "-Djol.skipHotspotSAAttach=true"])
 
 
 PIPELINE_JARS = "pipeline"   # infra.layout.PIPELINE_JARS (infra is not imported by the code location)
