@@ -21,11 +21,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crypto_pipeline.bronze import dedup, parse
-from crypto_pipeline.lakehouse import offsets as off
-from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, KafkaTarget, read_batch
 from crypto_pipeline.lakehouse import id_ranges as ids
+from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.hudi import ID_RANGES_KEY, checkpoint_of, commit_metadata, hudi_options, read_commit_state
 from crypto_pipeline.lakehouse.java_writer import DenseIdWriter, JavaWriters
+from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, KafkaTarget, read_batch
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 from crypto_pipeline.lakehouse.writer_lock import TableLocks
 
@@ -197,9 +197,7 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
                 java_jobs[t.name] = java
             else:
                 w = dedup.plan_write(spark, bronze_path(bucket, t.name), t, good, states[t.name])
-                time_col = "trade_time_ms" if "trade_time_ms" in t.schema.fieldNames() else (
-                    "event_time_ms" if t.name != "book_ticker" else None)
-                results[t.name] = _summary(w.df, time_col, t.partition)
+                results[t.name] = _summary(w.df, t.time_column, t.partition)
                 results[t.name].batch = w.df
                 results[t.name].duplicates_dropped = w.dropped
             jobs.append((t, w))

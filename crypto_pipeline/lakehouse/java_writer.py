@@ -44,11 +44,6 @@ class Staged:
                    d.get("max_ingest_ms"), d["partitions"])
 
 
-def time_column(table: TableDef) -> str:
-    names = table.schema.fieldNames()
-    return "trade_time_ms" if "trade_time_ms" in names else "event_time_ms"
-
-
 class DenseIdWriter:
     """One table's Java write client, kept open across cycles (its JVM objects are built once)."""
 
@@ -63,11 +58,11 @@ class DenseIdWriter:
         if not isinstance(cls, JavaClass):
             raise FileNotFoundError(f"class {JAVA_CLASS} is not on the Spark class path: the pipeline's jar "
                                     "is built by the installer (run ./infra/bootstrap.sh or ./deploy.sh)")
-        self.table, self.path, self._spark = table, path, spark
+        self.table, self.path = table, path
         opts = hudi_options(table, parallelism=parallelism, async_clustering=table.name in SEPARATELY_CLUSTERED,
                             insert=True)
         self._j = cls(spark._jsc.hadoopConfiguration(), path, opts, table.dense_id, table.precombine,
-                      time_column(table), list(table.partition))
+                      table.time_column, list(table.partition))
 
     def stage(self, df: DataFrame, committed: ids.Ranges) -> Staged:
         """Collect ``df`` (the table's columns) into the JVM without the ids ``committed`` holds."""

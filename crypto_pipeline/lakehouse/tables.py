@@ -45,6 +45,13 @@ class TableDef:
         return self.record_key[:-1]
 
     @property
+    def time_column(self) -> str | None:
+        """The event time a written batch is summarised by (min/max): the trade time where there is one;
+        None for the book ticker, whose payload carries no event time."""
+        names = {n for n, _ in self.columns}
+        return "trade_time_ms" if "trade_time_ms" in names else ("event_time_ms" if self.name != "book_ticker" else None)
+
+    @property
     def asset_name(self) -> str:
         return f"bronze_{self.name}"
 
