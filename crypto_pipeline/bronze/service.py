@@ -164,6 +164,7 @@ def run(cfg: WriterConfig, stop: threading.Event, health: Health, events: Dagste
     locks = TableLocks.from_env(cfg.bucket, application="bronze-writer")
     reporter = Reporter(events, cfg.report_every_s)
     last_checks = [0.0]
+    checker = checks.Checker()   # remembers how far each table was checked: later evaluations read new commits only
 
     def on_cycle(c: Cycle) -> None:
         health.failure = None
@@ -174,7 +175,7 @@ def run(cfg: WriterConfig, stop: threading.Event, health: Health, events: Dagste
         if time.monotonic() - last_checks[0] < cfg.check_every_s:
             return
         spark.sparkContext.setJobDescription("bronze checks")
-        outcomes = checks.evaluate(spark, cfg.bucket, reporter.take_written())
+        outcomes = checker.evaluate(spark, cfg.bucket, reporter.take_written())
         last_checks[0] = time.monotonic()   # only once evaluated: a failed evaluation is retried next slow cycle
         reporter.flush()   # the checks then target the newest materialisation (what the UI shows them against)
         for o in outcomes:

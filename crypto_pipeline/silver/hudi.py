@@ -64,12 +64,19 @@ def _completed_commits(spark: SparkSession, path: str) -> list:
     return [tl, instants]
 
 
-def latest_completion_time(spark: SparkSession, path: str) -> str | None:
-    """Completion time of the newest completed commit, or None (no table or no commit yet)."""
+def newest_commit(spark: SparkSession, path: str) -> tuple[str, str] | None:
+    """(requested time, completion time) of the newest completed commit, or None (no table or no commit yet).
+    The requested time is the ``_hoodie_commit_time`` of the rows that commit wrote."""
     if not table_exists(spark, path):
         return None
     _, instants = _completed_commits(spark, path)
-    return instants[-1].getCompletionTime() if instants else None
+    return (instants[-1].requestedTime(), instants[-1].getCompletionTime()) if instants else None
+
+
+def latest_completion_time(spark: SparkSession, path: str) -> str | None:
+    """Completion time of the newest completed commit, or None (no table or no commit yet)."""
+    newest = newest_commit(spark, path)
+    return newest[1] if newest else None
 
 
 def read_checkpoint(spark: SparkSession, path: str, lookback: int = 50, prefix: str = META_PREFIX) -> dict | None:

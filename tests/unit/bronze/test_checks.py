@@ -26,3 +26,24 @@ def test_written_accumulates_rows_partitions_and_the_latest_lag():
     w.add(3, [{"symbol": "A", "dt": "d1"}], ("symbol", "dt"), 700)
     w.add(2, [{"symbol": "B", "dt": "d1"}], ("symbol", "dt"), None)
     assert w.rows == 5 and w.partitions == {("A", "d1"), ("B", "d1")} and w.freshness_lag_ms == 700
+
+
+def test_late_rows_are_those_at_or_below_the_checked_keys(spark):
+    from crypto_pipeline.lakehouse.tables import KLINES, TRADES
+
+    rows = spark.createDataFrame([("A", 9), ("A", 10), ("A", 11), ("B", 5)], "symbol string, trade_id long")
+    late = {(r.symbol, r.trade_id): r._late for r in checks.tag_late(spark, rows, TRADES, {("A",): 10}, True).collect()}
+    assert late == {("A", 9): True, ("A", 10): True, ("A", 11): False, ("B", 5): False}   # B: never checked
+    assert not any(r._late for r in checks.tag_late(spark, rows, TRADES, {}, False).collect())  # a first scope
+    kl = spark.createDataFrame([("A", "1m", 1)], "symbol string, interval string, open_time_ms long")
+    assert all(r._late for r in checks.tag_late(spark, kl, KLINES, {}, True).collect())   # upserted in place
+
+
+def test_found_duplicates_merge_by_key():
+    from crypto_pipeline.lakehouse.tables import TRADES
+
+    a, b = {"symbol": "A", "trade_id": 1, "count": 2}, {"symbol": "A", "trade_id": 2, "count": 3}
+    assert checks.merge_found(TRADES, [(1, [a]), (2, [a, b])]) == (2, [a, b])
+    assert checks.merge_found(TRADES, [(40, [a])]) == (40, [a])      # a sample cut at its limit still counts all
+    assert checks.merge_found(TRADES, []) == (0, [])
+    assert checks.merge_max({("A",): 5}, {("A",): 3, ("B",): 1}) == {("A",): 5, ("B",): 1}
