@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from crypto_pipeline.gold.files import LakeFiles
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, TRADES, TableDef, bronze_path
 from crypto_pipeline.silver import hudi
 
@@ -90,6 +91,7 @@ class Checker:
 
     def __init__(self) -> None:
         self.progress: dict[str, Progress] = {}
+        self._files: LakeFiles | None = None
 
     def evaluate(self, spark: SparkSession, bucket: str, written: dict[str, Written]) -> list[Outcome]:
         """Every bronze check, over what each table received since the last evaluation (``written`` names
@@ -121,7 +123,8 @@ class Checker:
         prev = self.progress.get(table.name)
         requested, completion = newest
         if prev is not None:
-            rows = None if completion == prev.completion else hudi.read_incremental(spark, path, prev.completion, completion)
+            rows = None if completion == prev.completion else self._increment(spark, path, table, stored, prev.completion,
+                                                                              completion)
             scope = f"commits completed after {prev.completion}"
         else:
             rows = in_partitions(stored, table.partition, w.partitions) if w.rows else None
@@ -157,6 +160,21 @@ class Checker:
                                {"gap_count": len(gaps), "missing_trade_ids": sum(g["missing"] for g in gaps),
                                 "gaps": format_ranges(gaps), "scope": scope}))
         return out
+
+
+    def _increment(self, spark: SparkSession, path: str, table: TableDef, stored: DataFrame, begin: str,
+                   end: str) -> DataFrame:
+        """The key and partition columns of the rows committed in (begin, end]. Read from the files those
+        commits list, in the driver: Hudi's incremental query reads every column of those files without
+        vectorisation (minutes for five minutes of trades, docs/benchmarks-bronze.md); it is the fallback
+        when a file is gone (cleaned) or the commits were archived."""
+        cols = list(dict.fromkeys([*table.record_key, *table.partition]))
+        if self._files is None:
+            self._files = LakeFiles(spark)
+        got = self._files.increment(path, begin, end, cols, skip_rewrites=True)
+        if got is None:
+            return hudi.read_incremental(spark, path, begin, end).select(*cols)
+        return spark.createDataFrame(got, stored.select(*cols).schema)
 
 
 def evaluate(spark: SparkSession, bucket: str, written: dict[str, Written]) -> list[Outcome]:

@@ -109,11 +109,14 @@ class LakeFiles:
 
     # ---- increments ----------------------------------------------------------------------------------
 
-    def increment(self, path: str, begin: str, end: str, columns: list[str]) -> pd.DataFrame | None:
+    def increment(self, path: str, begin: str, end: str, columns: list[str], skip_rewrites: bool = False
+                  ) -> pd.DataFrame | None:
         """Rows written by the commits completed in (begin, end], as Hudi's incremental query on a copy-on-write
         table finds them: the newest version of each file those commits wrote, rows carrying one of their
         commit times. None when Hudi's own query must decide instead (it falls back to a full scan): a commit
-        in the range that is not a plain commit (e.g. clustering), commits already archived, a file cleaned."""
+        in the range that is not a plain commit (e.g. clustering), commits already archived, a file cleaned.
+        ``skip_rewrites``: a clustering in the range is passed over (its rows keep the commit times of the
+        commits that wrote them, whose own files are read while the cleaner keeps them)."""
         mc, timeline = self._meta(path)
         instants = sorted(timeline.getInstants(), key=lambda i: i.getCompletionTime())
         if not instants or instants[0].getCompletionTime() > begin:
@@ -126,6 +129,8 @@ class LakeFiles:
             if not begin < done <= end:
                 continue
             if inst.getAction() != "commit":
+                if skip_rewrites:
+                    continue
                 return None
             times.append(inst.requestedTime())
             stats = timeline.readCommitMetadata(inst).getPartitionToWriteStats()
