@@ -161,7 +161,6 @@ class Checker:
                                 "gaps": format_ranges(gaps), "scope": scope}))
         return out
 
-
     def _increment(self, spark: SparkSession, path: str, table: TableDef, stored: DataFrame, begin: str,
                    end: str) -> DataFrame:
         """The key and partition columns of the rows committed in (begin, end]. Read from the files those
