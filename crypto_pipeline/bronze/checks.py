@@ -3,8 +3,8 @@ and by the bronze-writer service every few minutes, which reports them to Dagste
 evaluations; both use a :class:`Checker`, which returns plain results either side turns into its events.
 
 Scope: a checker's first evaluation reads the partitions written (symbol and day); after that it reads
-only the commits completed since its last evaluation (Hudi's incremental query), so its cost follows what
-was written, not the age of the day's partitions (book ticker partitions grow by ~20 M rows a day). It
+only the commits completed since its last evaluation (the key columns of the files those commits list), so
+its cost follows what was written, not the age of the day's partitions (book ticker partitions grow by ~20 M rows a day). It
 remembers, per key group (a symbol), the largest key it has checked: a new row at or below that key (a
 backfill, a replay, a duplicate) is looked up in its partition, so key uniqueness stays exact over the
 whole partition, and trade-id continuity is checked across evaluations from that key on."""
@@ -206,9 +206,7 @@ def tag_late(spark: SparkSession, rows: DataFrame, table: TableDef, marks: dict[
 def late_duplicates(stored: DataFrame, table: TableDef, late: DataFrame) -> tuple[int, list[dict]]:
     """Keys of ``late`` rows held more than once by their partitions (the table as it is now)."""
     parts = {tuple(r) for r in late.select(*table.partition).distinct().collect()}
-    keys = late.select(*table.record_key).distinct()
-    return duplicate_keys(in_partitions(stored, table.partition, parts).join(keys, list(table.record_key), "left_semi"),
-                          table)
+    return _held_twice(stored, table, parts, late.select(*table.record_key).distinct())
 
 
 def recheck(spark: SparkSession, stored: DataFrame, table: TableDef, known: list[dict]) -> tuple[int, list[dict]]:
@@ -216,6 +214,11 @@ def recheck(spark: SparkSession, stored: DataFrame, table: TableDef, known: list
     parts = {tuple(d[c] for c in table.partition) for d in known}
     keys = spark.createDataFrame([tuple(d[c] for c in table.record_key) for d in known],
                                  stored.select(*table.record_key).schema)
+    return _held_twice(stored, table, parts, keys)
+
+
+def _held_twice(stored: DataFrame, table: TableDef, parts: set[tuple], keys: DataFrame) -> tuple[int, list[dict]]:
+    """Which of ``keys`` the table holds more than once in ``parts`` (the table as it is now)."""
     return duplicate_keys(in_partitions(stored, table.partition, parts).join(keys, list(table.record_key), "left_semi"),
                           table)
 
