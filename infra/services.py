@@ -232,7 +232,7 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
         specs.append(ServiceSpec(
             name="simulator", port=settings.simulator.port, priority=20, prepare=prepare_sim,
             argv=[f"{py}/python", "-m", "binance_sim", "--host", host, "--port", str(settings.simulator.port),
-                  "--symbols", ",".join(simulated_symbols()), "--id-base", "clock",
+                  "--symbols", ",".join(simulated_symbols()), "--rate", f"{settings.simulator.rate:g}", "--id-base", "clock",
                   "--tls-cert", str(tls / "server.pem"), "--tls-key", str(tls / "server-key.pem")],
             env={"SIMULATOR_CONTROL_TOKEN": creds.simulator_token},  # /_sim needs it (fault injection, shutdown)
             health=lambda: health.http_ok(f"{sim_rest}/api/v3/ping", ca_file=tls / "ca.pem"),

@@ -45,6 +45,7 @@ class DagsterSettings(_Strict):
 
 class SimulatorSettings(_Strict):
     port: int = Port
+    rate: float = Field(20.0, gt=0, le=10_000)   # mean trades/s per symbol (load tests raise it)
 
 
 class StreamingSettings(_Strict):
@@ -109,6 +110,7 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "POSTGRES_SERVING_DB": ("postgres", "serving_db"),
     "DAGSTER_PORT": ("dagster", "port"),
     "SIMULATOR_PORT": ("simulator", "port"),
+    "SIMULATOR_RATE": ("simulator", "rate"),
     "STREAMING_METRICS_PORT": ("streaming", "metrics_port"),
     "SERVING_TICKER_PORT": ("serving", "ticker_port"),
     "DASHBOARD_PORT": ("dashboard", "port"),

@@ -1,0 +1,174 @@
+"""Bronze writer scale curve: for each symbol count, a fresh isolated stack feeding the bronze-writer service,
+then its CPU, whether it kept up (Kafka lag of each bronze table, start and end of the window), trades
+freshness and files per (symbol, day) partition.
+
+    .venv/bin/python bench/bronze_scale.py --symbols 5,20,50,100,200 --minutes 5
+    .venv/bin/python bench/bronze_scale.py --symbols 100 --minutes 20           # the 100-symbol target
+    .venv/bin/python bench/bronze_scale.py --symbols 5 --rate 200 --minutes 20  # ~5k msg/s
+
+Per point: ``infra.deploy`` into its own CDP_VAR_DIR with free ports, ``ACTIVE_SYMBOLS`` set to N symbols
+(the file's symbols, then made-up ``S<i>USDT`` ones, which get the default tier's streams) and the
+simulator's ``SIMULATOR_RATE``; then the Dagster daemon, the serving-ticker and the dashboard are stopped,
+so the writer is measured beside the ingest path alone (simulator, streaming, Kafka, MinIO) and not beside
+silver/gold runs over N symbols, which a 2-core box could not hold at 100 symbols. After ``--warmup`` the
+window starts. Lag of a table = the raw topics' end offsets minus the Kafka checkpoint of its newest commit
+(the slow tables commit every 120 s, so theirs saw-tooths up to two minutes of messages). The stack is
+stopped and deleted after each point. Asserts nothing: prints one table row per point."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bronze_writer_cpu import find, raw_end_total  # noqa: E402
+from bench.stack_load import machine_busy_s, tree_cpu_with_reaped as tree_cpu  # noqa: E402
+from infra.local_stack import free_port  # noqa: E402
+from shared.settings import PORT_ENV_VARS  # noqa: E402
+
+# the services a writer-only measurement stops: they do not feed the writer
+NOT_FEEDING = ("dagster-daemon", "serving-ticker", "dashboard")
+FILE_GROUP = re.compile(r"^([0-9a-f-]{36}-\d+)_.*\.parquet$")
+
+
+def symbols(n: int) -> list[str]:
+    from shared.symbols import SYMBOLS_FILE, SymbolsFile
+    from shared.settings import read_yaml_mapping
+
+    listed = [s.symbol for s in SymbolsFile.model_validate(read_yaml_mapping(SYMBOLS_FILE)).symbols]
+    return (listed + [f"S{i:03d}USDT" for i in range(1, n + 1)])[:n]
+
+
+def lags(spark, bucket: str, env: dict) -> dict[str, int]:
+    """Per bronze table: messages in the raw topics past its newest commit's checkpoint."""
+    from crypto_pipeline.lakehouse import offsets as off
+    from crypto_pipeline.lakehouse.hudi import read_checkpoint
+    from crypto_pipeline.lakehouse.kafka_batch import watermark_reader
+    from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, bronze_path
+    from infra.credentials import load_credentials
+    from infra.kafka_config import PIPELINE_USER
+    from infra.services import kafka_connection
+    from shared.settings import load_stack_settings
+
+    conn = kafka_connection(load_stack_settings(env=env), load_credentials(Path(env["CDP_ENV_FILE"])), PIPELINE_USER)
+    with watermark_reader(conn, r"^crypto_raw_.*") as read:
+        marks = read()
+    out = {}
+    for name in BRONZE_TABLES:
+        done = off.decode(read_checkpoint(spark, bronze_path(bucket, name)))
+        out[name] = sum(hi - max(lo, done.get(t, {}).get(p, lo)) for t, parts in marks.items()
+                        for p, (lo, hi) in parts.items())
+    return out
+
+
+def files_per_partition(client, bucket: str, day: str) -> tuple[float, int, float]:
+    """Trades partitions of ``day``: mean and max parquet objects, mean file groups (newest snapshot's files)."""
+    objs: dict[str, list[str]] = {}
+    for o in client.list_objects(bucket, prefix="bronze/trades/", recursive=True):
+        parts = o.object_name.split("/")
+        if len(parts) == 5 and parts[3] == f"dt={day}" and parts[4].endswith(".parquet"):
+            objs.setdefault(parts[2], []).append(parts[4])
+    if not objs:
+        return 0.0, 0, 0.0
+    counts = [len(v) for v in objs.values()]
+    groups = [len({m.group(1) for f in v if (m := FILE_GROUP.match(f))}) for v in objs.values()]
+    return sum(counts) / len(counts), max(counts), sum(groups) / len(groups)
+
+
+def point(n: int, a: argparse.Namespace) -> dict:
+    base = Path(tempfile.mkdtemp(prefix=f"cdp-bench-scale-{n}-"))
+    os.chmod(base, 0o755)
+    var = base / "var"
+    env = {**os.environ, "CDP_VAR_DIR": str(var), "CDP_ENV_FILE": str(base / ".env"),
+           "ACTIVE_SYMBOLS": ",".join(symbols(n)), "SIMULATOR_RATE": f"{a.rate:g}",
+           **{v: str(free_port()) for v in PORT_ENV_VARS}}
+    spark = None
+    try:
+        t = time.monotonic()
+        out = subprocess.run([".venv/bin/python", "-m", "infra.deploy"], cwd=ROOT, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(out.stdout[-3000:] + out.stderr[-3000:])
+        print(f"[{n} symbols] deployed in {time.monotonic() - t:.0f} s", flush=True)
+        from infra.layout import Layout
+        from infra.supervisor import Supervisor
+
+        sup = Supervisor(Layout(var=var))
+        for name in NOT_FEEDING:
+            sup.stop(name)
+        from infra.credentials import load_credentials
+        from infra.provision import minio_client
+        from shared.settings import load_stack_settings
+        from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
+
+        settings, creds = load_stack_settings(env=env), load_credentials(Path(env["CDP_ENV_FILE"]))
+        bucket = settings.minio.bucket
+        conf = spark_conf(default_jars_dir(), settings.s3_endpoint, creds.minio_user, creds.minio_password,
+                          "local[1]", "1g", 1)
+        spark = local_session({**conf, "spark.ui.showConsoleProgress": "false"}, app_name="bench-bronze-scale")
+        spark.sparkContext.setLogLevel("ERROR")
+        time.sleep(a.warmup)
+        proc = find("crypto_pipeline.bronze.service", var)
+        if proc is None:
+            sys.exit(f"[{n} symbols] bronze-writer process not found")
+        lag0 = lags(spark, bucket, env)
+        c0, m0, b0, t0 = tree_cpu(proc), raw_end_total(env), machine_busy_s(), time.monotonic()
+        while time.monotonic() - t0 < a.minutes * 60:
+            time.sleep(min(60.0, a.minutes * 60 - (time.monotonic() - t0)))
+            if not proc.is_running():
+                sys.exit(f"[{n} symbols] the writer process ended during the measurement")
+            print(f"[{n} symbols] {time.monotonic() - t0:.0f} s: trades lag {lags(spark, bucket, env)['trades']}",
+                  flush=True)
+        c1, m1, b1, wall = tree_cpu(proc), raw_end_total(env), machine_busy_s(), time.monotonic() - t0
+        lag1 = lags(spark, bucket, env)
+        fpp = files_per_partition(minio_client(settings, creds), bucket, time.strftime("%Y-%m-%d", time.gmtime()))
+        spark.stop()
+        spark = None
+        fresh = subprocess.run([sys.executable, "bench/bronze_freshness.py", "--minutes", f"{a.minutes:g}",
+                                "--tables", "trades"], cwd=ROOT, env=env, capture_output=True, text=True)
+        line = next((ln for ln in fresh.stdout.splitlines() if ln.startswith("trades ")),
+                    fresh.stdout[-300:] + fresh.stderr[-300:])
+        cols = line.split()
+        r = {"n": n, "rate": a.rate, "cpu": (c1 - c0) / wall, "msgs": m1 - m0, "wall": wall,
+             "machine": (b1 - b0) / wall, "lag0": lag0, "lag1": lag1, "fpp": fpp,
+             "p50": cols[3] if len(cols) > 5 else "?", "p95": cols[4] if len(cols) > 5 else "?", "fresh": line}
+        print(f"[{n} symbols] writer {r['cpu']:.2f} cores, machine {r['machine']:.2f} cores, {r['msgs'] / wall:.0f} msg/s, "
+              f"{r['msgs'] / max(c1 - c0, 1e-9):.0f} msg/CPU-s\n  lag start {lag0}\n  lag end   {lag1}\n"
+              f"  trades files per partition today: mean {fpp[0]:.1f}, max {fpp[1]}, file groups {fpp[2]:.1f}\n"
+              f"  freshness (table commits rows p50 p95 p99 max): {line}", flush=True)
+        return r
+    finally:
+        if spark is not None:
+            spark.stop()
+        subprocess.run([".venv/bin/python", "-m", "infra.stop"], cwd=ROOT, env=env, capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--symbols", default="5,20,50,100,200", help="comma list of symbol counts, one stack each")
+    ap.add_argument("--rate", type=float, default=20.0, help="simulator trades/s per symbol (SIMULATOR_RATE)")
+    ap.add_argument("--minutes", type=float, default=5.0, help="measured window per point")
+    ap.add_argument("--warmup", type=float, default=180.0, help="seconds after deploy before the window (JVM, catch-up)")
+    a = ap.parse_args()
+    rows = [point(int(n), a) for n in a.symbols.split(",")]
+    print("\n| symbols | trades/s/symbol | msg/s | writer cores | CPU-s per 1k msg | msg/CPU-s | machine cores | "
+          "trades lag start → end | max table lag end | trades freshness p50 / p95 (s) | trades files per partition-day (mean/max, file groups) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        rate = r["msgs"] / r["wall"]
+        cpu_s = r["cpu"] * r["wall"]
+        print(f"| {r['n']} | {r['rate']:g} | {rate:.0f} | {r['cpu']:.2f} | {1000 * cpu_s / max(r['msgs'], 1):.2f} | "
+              f"{r['msgs'] / max(cpu_s, 1e-9):.0f} | {r['machine']:.2f} | {r['lag0']['trades']} → {r['lag1']['trades']} | "
+              f"{max(r['lag1'].values())} | {r['p50']} / {r['p95']} | {r['fpp'][0]:.1f} / {r['fpp'][1]}, {r['fpp'][2]:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
