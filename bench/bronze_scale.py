@@ -3,33 +3,41 @@ then its CPU, whether it kept up (Kafka lag of each bronze table, start and end 
 freshness and files per (symbol, day) partition.
 
     .venv/bin/python bench/bronze_scale.py --symbols 5,20,50,100,200 --minutes 5
-    .venv/bin/python bench/bronze_scale.py --symbols 100 --minutes 20           # the 100-symbol target
-    .venv/bin/python bench/bronze_scale.py --symbols 5 --rate 200 --minutes 20  # ~5k msg/s
+    .venv/bin/python bench/bronze_scale.py --symbols 100 --minutes 20                  # ~2.4k msg/s
+    .venv/bin/python bench/bronze_scale.py --symbols 5 --msg-rate 1000 --minutes 20    # ~5k msg/s
+    .venv/bin/python bench/bronze_scale.py --symbols 5 --feed simulator --minutes 10   # the real ingest path
 
-Per point: ``infra.deploy`` into its own CDP_VAR_DIR with free ports, ``ACTIVE_SYMBOLS`` set to N symbols
-(the file's symbols, then made-up ``S<i>USDT`` ones, which get the default tier's streams) and the
-simulator's ``SIMULATOR_RATE``; then the Dagster daemon, the serving-ticker and the dashboard are stopped,
-so the writer is measured beside the ingest path alone (simulator, streaming, Kafka, MinIO) and not beside
-silver/gold runs over N symbols, which a 2-core box could not hold at 100 symbols. After ``--warmup`` the
-window starts. Lag of a table = the raw topics' end offsets minus the Kafka checkpoint of its newest commit
-(the slow tables commit every 120 s, so theirs saw-tooths up to two minutes of messages). The stack is
-stopped and deleted after each point. Asserts nothing: prints one table row per point."""
+Per point: ``infra.deploy`` into its own CDP_VAR_DIR with free ports. Feed ``kafka`` (default): the
+simulator and the streaming service are stopped and ``bench/kafka_feeder.py`` produces ``--msg-rate``
+messages a second per symbol (simulator-shaped, in the streaming envelope) for N symbols ``K<i>USDT``
+straight to their raw topics: at 100 symbols the simulator would need a core of its own
+(docs/benchmarks-bronze.md). Feed ``simulator``: the deployed simulator (``SIMULATOR_RATE``) and
+streaming service with ``ACTIVE_SYMBOLS`` set to N symbols (the file's, then made-up ``S<i>USDT`` ones). Either way the Dagster daemon, the serving-ticker and
+the dashboard are stopped, so the writer is measured beside its feed alone and not beside silver/gold runs
+over N symbols. After ``--warmup`` the window starts. Lag of a table = the raw topics' end offsets minus the
+Kafka checkpoint of its newest commit (the slow tables commit every 120 s, so theirs saw-tooths up to two
+minutes of messages). The stack is stopped and deleted after each point. Asserts nothing."""
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bronze_writer_cpu import find, raw_end_total  # noqa: E402
+from bench.kafka_feeder import create_topics, feed  # noqa: E402
 from bench.stack_load import machine_busy_s, tree_cpu_with_reaped as tree_cpu  # noqa: E402
 from infra.local_stack import free_port  # noqa: E402
 from shared.settings import PORT_ENV_VARS  # noqa: E402
@@ -83,14 +91,33 @@ def files_per_partition(client, bucket: str, day: str) -> tuple[float, int, floa
     return sum(counts) / len(counts), max(counts), sum(groups) / len(groups)
 
 
+def start_feeder(settings, creds, syms: list[str], rate: float) -> multiprocessing.Process:
+    """bench/kafka_feeder.py in a child process, with the streaming service's Kafka login (it may create
+    and write the raw topics), until terminated."""
+    from infra.kafka_config import STREAMING_USER
+    from infra.services import kafka_connection
+
+    conf = kafka_connection(settings, creds, STREAMING_USER).client_config()
+    create_topics(conf, syms)
+    proc = multiprocessing.get_context("fork").Process(target=_feed, args=(conf, syms, rate), daemon=True)
+    proc.start()
+    return proc
+
+
+def _feed(conf: dict, syms: list[str], rate: float) -> None:
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    feed(conf, syms, rate, lambda: bool(stop))
+
+
 def point(n: int, a: argparse.Namespace) -> dict:
     base = Path(tempfile.mkdtemp(prefix=f"cdp-bench-scale-{n}-"))
     os.chmod(base, 0o755)
     var = base / "var"
     env = {**os.environ, "CDP_VAR_DIR": str(var), "CDP_ENV_FILE": str(base / ".env"),
-           "ACTIVE_SYMBOLS": ",".join(symbols(n)), "SIMULATOR_RATE": f"{a.rate:g}",
+           **({"ACTIVE_SYMBOLS": ",".join(symbols(n)), "SIMULATOR_RATE": f"{a.rate:g}"} if a.feed == "simulator" else {}),
            **{v: str(free_port()) for v in PORT_ENV_VARS}}
-    spark = None
+    spark = feeder = None
     try:
         t = time.monotonic()
         out = subprocess.run([".venv/bin/python", "-m", "infra.deploy"], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -101,7 +128,7 @@ def point(n: int, a: argparse.Namespace) -> dict:
         from infra.supervisor import Supervisor
 
         sup = Supervisor(Layout(var=var))
-        for name in NOT_FEEDING:
+        for name in NOT_FEEDING + (("simulator", "streaming") if a.feed == "kafka" else ()):
             sup.stop(name)
         from infra.credentials import load_credentials
         from infra.provision import minio_client
@@ -109,6 +136,9 @@ def point(n: int, a: argparse.Namespace) -> dict:
         from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
 
         settings, creds = load_stack_settings(env=env), load_credentials(Path(env["CDP_ENV_FILE"]))
+        if a.feed == "kafka":
+            # symbols of their own: the deployed simulator's symbols have ids of its own in their topics
+            feeder = start_feeder(settings, creds, [f"K{i:03d}USDT" for i in range(1, n + 1)], a.msg_rate)
         bucket = settings.minio.bucket
         conf = spark_conf(default_jars_dir(), settings.s3_endpoint, creds.minio_user, creds.minio_password,
                           "local[1]", "1g", 1)
@@ -119,6 +149,7 @@ def point(n: int, a: argparse.Namespace) -> dict:
         if proc is None:
             sys.exit(f"[{n} symbols] bronze-writer process not found")
         lag0 = lags(spark, bucket, env)
+        f0 = tree_cpu(psutil.Process(feeder.pid)) if feeder is not None else 0.0
         c0, m0, b0, t0 = tree_cpu(proc), raw_end_total(env), machine_busy_s(), time.monotonic()
         while time.monotonic() - t0 < a.minutes * 60:
             time.sleep(min(60.0, a.minutes * 60 - (time.monotonic() - t0)))
@@ -127,6 +158,7 @@ def point(n: int, a: argparse.Namespace) -> dict:
             print(f"[{n} symbols] {time.monotonic() - t0:.0f} s: trades lag {lags(spark, bucket, env)['trades']}",
                   flush=True)
         c1, m1, b1, wall = tree_cpu(proc), raw_end_total(env), machine_busy_s(), time.monotonic() - t0
+        feed_cores = (tree_cpu(psutil.Process(feeder.pid)) - f0) / wall if feeder is not None else None
         lag1 = lags(spark, bucket, env)
         fpp = files_per_partition(minio_client(settings, creds), bucket, time.strftime("%Y-%m-%d", time.gmtime()))
         spark.stop()
@@ -136,15 +168,20 @@ def point(n: int, a: argparse.Namespace) -> dict:
         line = next((ln for ln in fresh.stdout.splitlines() if ln.startswith("trades ")),
                     fresh.stdout[-300:] + fresh.stderr[-300:])
         cols = line.split()
-        r = {"n": n, "rate": a.rate, "cpu": (c1 - c0) / wall, "msgs": m1 - m0, "wall": wall,
+        r = {"n": n, "feed": a.feed if a.feed == "simulator" else f"kafka {a.msg_rate:g}/s/symbol",
+             "feeder": feed_cores, "cpu": (c1 - c0) / wall, "msgs": m1 - m0, "wall": wall,
              "machine": (b1 - b0) / wall, "lag0": lag0, "lag1": lag1, "fpp": fpp,
              "p50": cols[3] if len(cols) > 5 else "?", "p95": cols[4] if len(cols) > 5 else "?", "fresh": line}
-        print(f"[{n} symbols] writer {r['cpu']:.2f} cores, machine {r['machine']:.2f} cores, {r['msgs'] / wall:.0f} msg/s, "
+        print(f"[{n} symbols] writer {r['cpu']:.2f} cores, machine {r['machine']:.2f} cores "
+              f"(feeder {feed_cores if feed_cores is not None else float('nan'):.2f}), {r['msgs'] / wall:.0f} msg/s, "
               f"{r['msgs'] / max(c1 - c0, 1e-9):.0f} msg/CPU-s\n  lag start {lag0}\n  lag end   {lag1}\n"
               f"  trades files per partition today: mean {fpp[0]:.1f}, max {fpp[1]}, file groups {fpp[2]:.1f}\n"
               f"  freshness (table commits rows p50 p95 p99 max): {line}", flush=True)
         return r
     finally:
+        if feeder is not None:
+            feeder.terminate()
+            feeder.join(60)
         if spark is not None:
             spark.stop()
         subprocess.run([".venv/bin/python", "-m", "infra.stop"], cwd=ROOT, env=env, capture_output=True)
@@ -154,18 +191,21 @@ def point(n: int, a: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--symbols", default="5,20,50,100,200", help="comma list of symbol counts, one stack each")
-    ap.add_argument("--rate", type=float, default=20.0, help="simulator trades/s per symbol (SIMULATOR_RATE)")
+    ap.add_argument("--feed", choices=("kafka", "simulator"), default="kafka",
+                    help="kafka: bench/kafka_feeder.py straight to the raw topics; simulator: the deployed ingest path")
+    ap.add_argument("--msg-rate", type=float, default=24.0, help="kafka feed: messages/s per symbol (all streams)")
+    ap.add_argument("--rate", type=float, default=20.0, help="simulator feed: trades/s per symbol (SIMULATOR_RATE)")
     ap.add_argument("--minutes", type=float, default=5.0, help="measured window per point")
     ap.add_argument("--warmup", type=float, default=180.0, help="seconds after deploy before the window (JVM, catch-up)")
     a = ap.parse_args()
     rows = [point(int(n), a) for n in a.symbols.split(",")]
-    print("\n| symbols | trades/s/symbol | msg/s | writer cores | CPU-s per 1k msg | msg/CPU-s | machine cores | "
+    print("\n| symbols | feed | msg/s | writer cores | CPU-s per 1k msg | msg/CPU-s | machine cores | "
           "trades lag start → end | max table lag end | trades freshness p50 / p95 (s) | trades files per partition-day (mean/max, file groups) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rate = r["msgs"] / r["wall"]
         cpu_s = r["cpu"] * r["wall"]
-        print(f"| {r['n']} | {r['rate']:g} | {rate:.0f} | {r['cpu']:.2f} | {1000 * cpu_s / max(r['msgs'], 1):.2f} | "
+        print(f"| {r['n']} | {r['feed']} | {rate:.0f} | {r['cpu']:.2f} | {1000 * cpu_s / max(r['msgs'], 1):.2f} | "
               f"{r['msgs'] / max(cpu_s, 1e-9):.0f} | {r['machine']:.2f} | {r['lag0']['trades']} → {r['lag1']['trades']} | "
               f"{max(r['lag1'].values())} | {r['p50']} / {r['p95']} | {r['fpp'][0]:.1f} / {r['fpp'][1]}, {r['fpp'][2]:.1f} |")
 

@@ -7,7 +7,7 @@ Who reads and writes what (checked against the code):
   ``streaming-redeliver-*``, assigned partitions, nothing committed).
 * ``pipeline`` (bronze writer service, Dagster runs and sensors, the serving-ticker consumer): reads the raw
   topics and the DLQ, never writes them; its groups are ``crypto-pipeline-*`` (bronze's driver reader and
-  watermark reader, Spark's Kafka source via its ``groupIdPrefix``) and ``serving-ticker*`` (the live consumer,
+  watermark reader, Spark's Kafka source via its ``kafka.group.id``) and ``serving-ticker*`` (the live consumer,
   which commits offsets).
 * ``admin`` (deploy: provisioning, health checks, ./monitor.sh's lag table; SASL/PLAIN) and ``controller`` (the
   broker's own login to its controller) are super users (infra/kafka_config.py), so they need no ACL.

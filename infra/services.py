@@ -250,8 +250,10 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
              "SIMULATOR_WS_URL": f"wss://{host}:{settings.simulator.port}", "SIMULATOR_REST_URL": sim_rest,
              "SIMULATOR_CA_FILE": str(tls / "ca.pem"),
              "STREAMING_POSITIONS_FILE": str(layout.data("streaming") / "positions.json"),
-             # a changed symbols.yaml changes this program's config, so ./deploy.sh restarts the consumer
-             "SYMBOLS_CONFIG_SHA256": hashlib.sha256(symbols_file.read_bytes()).hexdigest()[:16]},
+             # a changed symbols.yaml changes this program's config, so ./deploy.sh restarts the consumer; so does
+             # a changed ACTIVE_SYMBOLS (passed here: supervisord's own environment is the one it started with)
+             "SYMBOLS_CONFIG_SHA256": hashlib.sha256(symbols_file.read_bytes()).hexdigest()[:16],
+             "ACTIVE_SYMBOLS": os.environ.get("ACTIVE_SYMBOLS", "")},
         # process liveness; /healthz (data health: DLQ rate, delivery failures, holes) is monitor.sh's health row
         health=lambda: health.http_ok(f"{metrics}/livez"),
         stopwaitsecs=45,  # SIGTERM flushes everything to Kafka (up to 30 s when the broker is slow)

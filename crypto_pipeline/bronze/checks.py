@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
 
+import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from crypto_pipeline.gold.files import LakeFiles
+from crypto_pipeline.lakehouse.files import LakeFiles
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, TRADES, TableDef, bronze_path
 from crypto_pipeline.silver import hudi
 
@@ -133,14 +134,15 @@ class Checker:
         found: list[tuple[int, list[dict]]] = []
         gaps: list[dict] = []
         if prev is not None and prev.duplicates:   # a duplicate fails the check until it is gone, not only once
-            found.append(recheck(spark, stored, table, prev.duplicates))
+            found.append(self._held_twice(spark, path, table, pd.DataFrame(prev.duplicates)))
         newest_keys: dict[tuple[str, ...], int] = {}
         if rows is not None:
             tagged = tag_late(spark, rows, table, marks, prev is not None).persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 found.append(duplicate_keys(tagged.where(~F.col("_late")), table))
                 if tagged.where("_late").take(1):
-                    found.append(late_duplicates(stored, table, tagged.where("_late")))
+                    late = tagged.where("_late").select(*_key_and_partition(table)).distinct().toPandas()
+                    found.append(self._held_twice(spark, path, table, late))
                 if table.name == TRADES.name:
                     gaps = trade_id_gaps(continuity_ids(spark, tagged, marks))
                 # the first scope (partitions) may hold commits completed after ``newest``: those are read again
@@ -176,6 +178,22 @@ class Checker:
         return spark.createDataFrame(got, stored.select(*cols).schema)
 
 
+    def _held_twice(self, spark: SparkSession, path: str, table: TableDef, keys: pd.DataFrame) -> tuple[int, list[dict]]:
+        """Which of ``keys`` (record key and partition columns) the table as it is now holds more than once in
+        their partitions. Read in the driver: the newest file of each file group of those partitions, only the
+        rows whose rising key column is one of ``keys``' (a Spark snapshot of the partitions cost ~30 s of an
+        evaluation for the klines, whose every new row is looked up)."""
+        if keys.empty:
+            return 0, []
+        if self._files is None:
+            self._files = LakeFiles(spark)
+        parts = keys[list(table.partition)].drop_duplicates().itertuples(index=False)
+        files = self._files.snapshot_files(path, ["/".join(f"{c}={v}" for c, v in zip(table.partition, p)) for p in parts])
+        last = table.record_key[-1]
+        rows = self._files.read_where(files, _key_and_partition(table), last, keys[last].unique().tolist())
+        return held_twice(rows, keys, table)
+
+
 def evaluate(spark: SparkSession, bucket: str, written: dict[str, Written]) -> list[Outcome]:
     """One evaluation over the partitions ``written`` names (a manual ``bronze_ingest``)."""
     return Checker().evaluate(spark, bucket, written)
@@ -203,24 +221,25 @@ def tag_late(spark: SparkSession, rows: DataFrame, table: TableDef, marks: dict[
             .drop(*(f"_g{i}" for i in range(len(groups))), "_mark"))
 
 
-def late_duplicates(stored: DataFrame, table: TableDef, late: DataFrame) -> tuple[int, list[dict]]:
-    """Keys of ``late`` rows held more than once by their partitions (the table as it is now)."""
-    parts = {tuple(r) for r in late.select(*table.partition).distinct().collect()}
-    return _held_twice(stored, table, parts, late.select(*table.record_key).distinct())
+def _key_and_partition(table: TableDef) -> list[str]:
+    return list(dict.fromkeys([*table.record_key, *table.partition]))
 
 
-def recheck(spark: SparkSession, stored: DataFrame, table: TableDef, known: list[dict]) -> tuple[int, list[dict]]:
-    """Which of the duplicates found before are still held more than once (looked up in their partitions)."""
-    parts = {tuple(d[c] for c in table.partition) for d in known}
-    keys = spark.createDataFrame([tuple(d[c] for c in table.record_key) for d in known],
-                                 stored.select(*table.record_key).schema)
-    return _held_twice(stored, table, parts, keys)
-
-
-def _held_twice(stored: DataFrame, table: TableDef, parts: set[tuple], keys: DataFrame) -> tuple[int, list[dict]]:
-    """Which of ``keys`` the table holds more than once in ``parts`` (the table as it is now)."""
-    return duplicate_keys(in_partitions(stored, table.partition, parts).join(keys, list(table.record_key), "left_semi"),
-                          table)
+def held_twice(rows: pd.DataFrame, keys: pd.DataFrame, table: TableDef, limit: int = 20) -> tuple[int, list[dict]]:
+    """Which of ``keys`` occur more than once in ``rows`` (both with the record key and partition columns):
+    how many, and a sample like :func:`duplicate_keys`'s (plain Python values: it goes into check metadata)."""
+    key = list(table.record_key)
+    part = [c for c in table.partition if c not in key]
+    if rows.empty:
+        return 0, []
+    mine = rows.merge(keys[key].drop_duplicates(), on=key)
+    if mine.empty:
+        return 0, []
+    counts = mine.groupby(key, sort=True).agg(count=(key[-1], "size"), **{c: (c, "first") for c in part}).reset_index()
+    dups = counts[counts["count"] > 1]
+    sample = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+              for r in dups.head(limit).to_dict("records")]
+    return len(dups), sample
 
 
 def merge_found(table: TableDef, found: list[tuple[int, list[dict]]], limit: int = 20) -> tuple[int, list[dict]]:

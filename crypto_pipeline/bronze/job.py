@@ -90,12 +90,12 @@ def prepare_session(spark: SparkSession) -> None:
 
 
 def plan(spark: SparkSession, bucket: str, watermarks: off.Watermarks, max_per_partition: int | None,
-         accept_data_loss: bool, tables: tuple[str, ...] = tuple(BRONZE_TABLES)
+         accept_data_loss: bool, tables: tuple[str, ...] = tuple(BRONZE_TABLES), max_records: int | None = None
          ) -> tuple[off.Plan, dict[str, dict[str, str] | None]]:
     """The run's offsets, and each table's newest commit state (checkpoint, id ranges) they came from."""
     states = {name: read_commit_state(spark, bronze_path(bucket, name)) for name in tables}
     ckpts = {name: off.decode(checkpoint_of(st)) for name, st in states.items()}
-    return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss), states
+    return off.plan_run(watermarks, ckpts, max_per_partition, accept_data_loss, max_records), states
 
 
 def _summary(df: DataFrame, time_col: str | None, partition: tuple[str, ...]) -> TableResult:
@@ -123,8 +123,10 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern
                max_per_partition: int | None = None, accept_data_loss: bool = False, run_id: str | None = None,
                write_threads: int = 2, parallelism: int = 2, tables: tuple[str, ...] | None = None,
                driver_reader: DriverKafkaReader | None = None, async_clustering: tuple[str, ...] = (),
-               locks: TableLocks | None = None, java_writers: JavaWriters | None = None) -> RunResult:
+               locks: TableLocks | None = None, java_writers: JavaWriters | None = None,
+               max_records: int | None = None) -> RunResult:
     """Plan, read once, split, write ``tables`` (default: all). Raises RetentionLossError before writing.
+    ``max_records`` bounds the Kafka records of the run (the rest is left to the next runs).
     Tables in ``async_clustering`` are clustered by another thread (:mod:`crypto_pipeline.lakehouse.clustering`).
     ``locks``: the tables' writer locks are held from the plan to the last commit, so another process
     writing the same tables plans from this run's commits (:mod:`crypto_pipeline.lakehouse.writer_lock`).
@@ -141,16 +143,18 @@ def run_bronze(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern
     with (locks.hold(names) if locks is not None else nullcontext()):
         wm = watermarks() if callable(watermarks) else watermarks
         return _run_locked(spark, bucket, bootstrap, pattern, wm, names, max_per_partition, accept_data_loss,
-                           run_id, write_threads, parallelism, driver_reader, async_clustering, java_writers)
+                           run_id, write_threads, parallelism, driver_reader, async_clustering, java_writers,
+                           max_records)
 
 
 def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: str, watermarks: off.Watermarks,
                 names: tuple[str, ...], max_per_partition: int | None, accept_data_loss: bool, run_id: str | None,
                 write_threads: int, parallelism: int, driver_reader: DriverKafkaReader | None,
-                async_clustering: tuple[str, ...], java_writers: JavaWriters | None) -> RunResult:
+                async_clustering: tuple[str, ...], java_writers: JavaWriters | None,
+                max_records: int | None = None) -> RunResult:
     t0 = time.monotonic()
     prepare_session(spark)
-    p, states = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names)
+    p, states = plan(spark, bucket, watermarks, max_per_partition, accept_data_loss, names, max_records)
     phases = {"plan": time.monotonic() - t0}
     if p.total == 0 and not any(p.changed(n) for n in names):
         return RunResult(p, 0, {n: TableResult() for n in names}, int(time.time() * 1000), time.monotonic() - t0)

@@ -116,10 +116,14 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
     def cycle(tables: tuple[str, ...], full: bool, kafka: DriverKafkaReader | None,
               java: JavaWriters | None = None) -> Cycle:
         started_ms = int(time.time() * 1000)
+        # a fast cycle reads at most what the driver's consumer takes: behind (a restart, many symbols), it
+        # catches up in several cycles of that size, each cheap, instead of one batch through Spark's Kafka
+        # source, which takes longer than the data it reads once there are hundreds of partitions
+        cap = settings.driver_read_max if not full and kafka is not None else None
         res = run_bronze(spark, bucket, bootstrap, pattern, end_offsets, max_per_partition=settings.max_per_partition,
                          accept_data_loss=settings.accept_data_loss, run_id=run_id,
                          write_threads=settings.write_threads, tables=tables, driver_reader=kafka,
-                         async_clustering=async_tables, locks=locks, java_writers=java)
+                         async_clustering=async_tables, locks=locks, java_writers=java, max_records=cap)
         res.release()  # the loop reports counts only; the cached frames are not needed after the commit
         return Cycle(0, full, res, started_ms)
 

@@ -51,6 +51,9 @@ RESIDENT_SESSION: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",   # progress bars would fill the service's log
     # the checks hand Spark the key columns they read from the newest commits' files (pandas): as Arrow batches
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # a large batch is read by Spark's Kafka source, a pooled consumer per partition (kafka_batch.SPARK_GROUP):
+    # the default pool of 64 would log new consumers in on every read once there are more partitions
+    "spark.kafka.consumer.cache.capacity": "2048",
     # its cached batches live for one cycle: compressing them cost more CPU (profiled) than it saves
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
     # stages stay 2 tasks wide, so the slow loop cannot take the trades' slots with one stage

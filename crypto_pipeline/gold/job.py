@@ -18,7 +18,7 @@ How a run restates gold (README "Gold", docs/architecture.md):
    delete, so it neither reads the table nor looks keys up (an insert), and takes the portfolio's prior from
    the checkpoint instead of scanning the stored rows; a restatement reads the stored rows from its first bar
    (crypto_pipeline/gold/state.py).
-Reads are driver-side (crypto_pipeline/gold/files.py); ``Phases`` records the seconds of each step.
+Reads are driver-side (crypto_pipeline/lakehouse/files.py); ``Phases`` records the seconds of each step.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from pyspark.sql import SparkSession
 from crypto_pipeline.gold import lake, state
 from crypto_pipeline.gold.anomalies import anomaly_rows
 from crypto_pipeline.gold.correlation import correlation_rows
-from crypto_pipeline.gold.files import LakeFiles
+from crypto_pipeline.lakehouse.files import LakeFiles
 from crypto_pipeline.gold.metrics import log_returns
 from crypto_pipeline.gold.phases import Phases
 from crypto_pipeline.gold.portfolio import Prior, portfolio_rows

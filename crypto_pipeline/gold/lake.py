@@ -1,7 +1,7 @@
 """Lake side of gold: what changed in silver, the tails of the series a run needs, and writing only the gold
 rows that differ from what the table holds (with the checkpoint in the same commit).
 
-Reads go through crypto_pipeline/gold/files.py (Hudi's file view + pyarrow, partition-pruned, no Spark job):
+Reads go through crypto_pipeline/lakehouse/files.py (Hudi's file view + pyarrow, partition-pruned, no Spark job):
 a run needs, per series, the bars it restates plus a window of history (about a day of 1m bars), which is
 small; a full build reads whole series once. Writes are Hudi commits through Spark."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crypto_pipeline.gold.files import LakeFiles
+from crypto_pipeline.lakehouse.files import LakeFiles
 from crypto_pipeline.gold.tables import DELETED, KEYS, PARTITIONS, PRECOMBINE, SPARSE, VALUES, spark_schema
 from crypto_pipeline.silver import hudi
 from crypto_pipeline.silver.candles import period_col

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from crypto_pipeline.gold import lake
-from crypto_pipeline.gold.files import LakeFiles
+from crypto_pipeline.lakehouse.files import LakeFiles
 from crypto_pipeline.gold.portfolio import Prior
 
 ORIGIN = lake.ORIGIN

@@ -23,6 +23,9 @@ from crypto_pipeline.lakehouse.tables import TableDef
 log = logging.getLogger(__name__)
 
 JAVA_CLASS = "cryptopipeline.hudi.DenseIdTableWriter"
+# commits between two cleans/archivals of a Java-written table: Hudi's own cadence would be every commit
+# (each a timeline reload and a lock); the cleaner plans only every 20 commits anyway
+MAINTAIN_EVERY = 20
 
 
 @dataclass
@@ -47,9 +50,12 @@ class Staged:
 class DenseIdWriter:
     """One table's Java write client, kept open across cycles (its JVM objects are built once)."""
 
-    def __init__(self, spark: SparkSession, table: TableDef, path: str, parallelism: int = 2) -> None:
+    def __init__(self, spark: SparkSession, table: TableDef, path: str, parallelism: int = 2,
+                 maintain_every: int = MAINTAIN_EVERY) -> None:
         if not table.dense_id:
             raise ValueError(f"{table.name}: the Java writer drops committed ids, so it needs a dense-id table")
+        if maintain_every < 1:
+            raise ValueError(f"maintain_every must be >= 1, got {maintain_every}")
         cls = spark._jvm
         for part in JAVA_CLASS.split("."):
             cls = getattr(cls, part)
@@ -59,6 +65,7 @@ class DenseIdWriter:
             raise FileNotFoundError(f"class {JAVA_CLASS} is not on the Spark class path: the pipeline's jar "
                                     "is built by the installer (run ./infra/bootstrap.sh or ./deploy.sh)")
         self.table, self.path = table, path
+        self._maintain_every, self._since_maintained = maintain_every, 0
         opts = hudi_options(table, parallelism=parallelism, async_clustering=table.name in SEPARATELY_CLUSTERED,
                             insert=True)
         self._j = cls(spark._jsc.hadoopConfiguration(), path, opts, table.dense_id, table.precombine,
@@ -70,8 +77,18 @@ class DenseIdWriter:
         return Staged.from_json(self._j.stage(df._jdf, json.dumps(spans)))
 
     def commit(self, metadata: dict[str, str]) -> str:
-        """Write the staged rows and commit them with ``metadata`` (one instant); returns the instant."""
-        return self._j.commit(metadata)
+        """Write the staged rows and commit them with ``metadata`` (one instant); returns the instant.
+        Every ``maintain_every`` commits the table is cleaned and its timeline archived."""
+        instant = self._j.commit(metadata)
+        self._since_maintained += 1
+        if self._since_maintained >= self._maintain_every:
+            self._since_maintained = 0
+            try:
+                self._j.maintain()
+            except Exception as e:  # noqa: BLE001 - the rows are committed; cleaning is retried next time
+                log.warning("bronze %s: clean/archive after commit %s failed (retried in %d commits): %s",
+                            self.table.name, instant, self._maintain_every, e)
+        return instant
 
     def close(self) -> None:
         try:

@@ -36,13 +36,17 @@ KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp", "t
 KafkaTarget = KafkaConnection | str
 # the pipeline's Kafka user may use consumer groups with this prefix only (infra/kafka_acl.py)
 GROUP_PREFIX = "crypto-pipeline-"
+SPARK_GROUP = f"{GROUP_PREFIX}spark-bronze"
 
 
 def read_with_spark(spark: SparkSession, bootstrap: KafkaTarget, pattern: str, plan: Plan) -> DataFrame:
     starting, ending = plan.kafka_json()
-    # the login (a JAAS value) is an option of this reader, in the driver's memory; never a --conf on a command line
+    # the login (a JAAS value) is an option of this reader, in the driver's memory; never a --conf on a command line.
+    # One group id for every read (Spark's default is a new one per query): Spark's executor consumers are
+    # pooled by group and partition, so the next read reuses them instead of logging a new consumer in
+    # (SASL) for each of hundreds of partitions. Consumers are assigned partitions, so sharing the id is safe.
     return (spark.read.format("kafka").options(**KafkaConnection.of(bootstrap).spark_options())
-            .option("groupIdPrefix", f"{GROUP_PREFIX}spark").option("subscribePattern", pattern).option("startingOffsets", starting)
+            .option("kafka.group.id", SPARK_GROUP).option("subscribePattern", pattern).option("startingOffsets", starting)
             .option("endingOffsets", ending).option("failOnDataLoss", "true").load())
 
 

@@ -65,8 +65,10 @@ class Plan:
 
 
 def plan_run(watermarks: Watermarks, checkpoints: dict[str, Offsets], max_per_partition: int | None = None,
-             accept_data_loss: bool = False) -> Plan:
-    """Plan one run. ``checkpoints`` has an entry per table (empty dict = table new, read from offset 0)."""
+             accept_data_loss: bool = False, max_total: int | None = None) -> Plan:
+    """Plan one run. ``checkpoints`` has an entry per table (empty dict = table new, read from offset 0).
+    ``max_total`` bounds the records of the whole run: every partition's range is cut in proportion (the
+    rest is read by the next runs)."""
     start: Offsets = {}
     end: Offsets = {}
     lost: list[dict] = []
@@ -87,6 +89,8 @@ def plan_run(watermarks: Watermarks, checkpoints: dict[str, Offsets], max_per_pa
             end.setdefault(topic, {})[p] = e
     if lost and not accept_data_loss:
         raise RetentionLossError(lost)
+    if max_total is not None:
+        end = _cap_total(start, end, max_total)
     table_from: dict[str, Offsets] = {}
     table_ckpt: dict[str, Offsets] = {}
     for table, ckpt in checkpoints.items():
@@ -98,3 +102,16 @@ def plan_run(watermarks: Watermarks, checkpoints: dict[str, Offsets], max_per_pa
                 new.setdefault(t, {})[p] = max(frm[t][p], e)
         table_ckpt[table] = new
     return Plan(start, end, table_from, table_ckpt, lost, dict(checkpoints))
+
+
+def _cap_total(start: Offsets, end: Offsets, max_total: int) -> Offsets:
+    """``end`` moved back so that about ``max_total`` records lie between ``start`` and it, each partition's
+    share in proportion to its backlog (at least one record of every partition with any)."""
+    if max_total < 1:
+        raise ValueError(f"max_total must be >= 1, got {max_total}")
+    total = sum(e - start[t][p] for t, ps in end.items() for p, e in ps.items())
+    if total <= max_total:
+        return end
+    scale = max_total / total
+    return {t: {p: e if e == start[t][p] else start[t][p] + max(1, int((e - start[t][p]) * scale))
+                for p, e in ps.items()} for t, ps in end.items()}

@@ -1,4 +1,4 @@
-"""Gold's driver-side Hudi reads (crypto_pipeline/gold/files.py) against Spark's Hudi reads of the same silver
+"""Gold's driver-side Hudi reads (crypto_pipeline/lakehouse/files.py) against Spark's Hudi reads of the same silver
 table on MinIO: a partition-pruned snapshot and the rows of a range of commits are the same rows with the same
 values (decimals as the same doubles); a range whose files were cleaned is handed back to Hudi's own query."""
 import uuid
@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from silver_bronze_data import simulate, write_trades
 
 from crypto_pipeline.gold import lake
-from crypto_pipeline.gold.files import LakeFiles
+from crypto_pipeline.lakehouse.files import LakeFiles
 from crypto_pipeline.silver import hudi
 from crypto_pipeline.silver.ohlcv_job import update_ohlcv
 

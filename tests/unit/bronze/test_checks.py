@@ -47,3 +47,21 @@ def test_found_duplicates_merge_by_key():
     assert checks.merge_found(TRADES, [(40, [a])]) == (40, [a])      # a sample cut at its limit still counts all
     assert checks.merge_found(TRADES, []) == (0, [])
     assert checks.merge_max({("A",): 5}, {("A",): 3, ("B",): 1}) == {("A",): 5, ("B",): 1}
+
+
+def test_held_twice_counts_only_the_keys_asked_for_and_samples_plain_values():
+    import json
+
+    import pandas as pd
+
+    from crypto_pipeline.lakehouse.tables import KLINES, TRADES
+
+    rows = pd.DataFrame({"symbol": ["A", "A", "A", "A", "B"], "trade_id": [1, 1, 2, 3, 3],
+                         "dt": ["d1", "d1", "d1", "d1", "d1"]})
+    rows.loc[len(rows)] = ["A", 3, "d1"]
+    n, sample = checks.held_twice(rows, pd.DataFrame({"symbol": ["A", "B"], "trade_id": [1, 3], "dt": ["d1", "d1"]}), TRADES)
+    assert (n, sample) == (1, [{"symbol": "A", "trade_id": 1, "count": 2, "dt": "d1"}])   # A/3 twice too, not asked
+    json.dumps(sample)                                                                    # no numpy scalars
+    assert checks.held_twice(rows.iloc[0:0], rows, TRADES) == (0, [])
+    kl = pd.DataFrame({"symbol": ["A"] * 3, "interval": ["1m", "1m", "5m"], "open_time_ms": [60, 60, 60], "dt": ["d"] * 3})
+    assert checks.held_twice(kl, kl, KLINES)[0] == 1      # the whole key: 1m/60 twice, 5m/60 once

@@ -53,3 +53,13 @@ def test_checkpoint_round_trip_and_kafka_json():
     assert off.decode(off.encode(o)) == o and off.decode(None) == {}
     p = off.plan_run({"t": {0: (0, 9)}}, {"x": {}})
     assert p.kafka_json() == ('{"t": {"0": 0}}', '{"t": {"0": 9}}')
+
+
+def test_a_total_cap_cuts_every_partition_in_proportion_and_keeps_each_moving():
+    wm = {"a": {0: (0, 1000), 1: (0, 10)}, "b": {0: (0, 1)}, "c": {0: (0, 0)}}
+    p = off.plan_run(wm, {"trades": {}}, max_total=101)
+    assert p.end == {"a": {0: 99, 1: 1}, "b": {0: 1}, "c": {0: 0}}   # ~101: 1000/1011 and 10/1011 of it; b's one record
+    assert p.table_checkpoint["trades"] == p.end and p.total == 101
+    assert off.plan_run(wm, {"trades": {}}, max_total=5000).end == {"a": {0: 1000, 1: 10}, "b": {0: 1}, "c": {0: 0}}
+    with pytest.raises(ValueError, match="max_total must be >= 1"):
+        off.plan_run(wm, {"trades": {}}, max_total=0)

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from crypto_pipeline.gold import lake, state
-from crypto_pipeline.gold.files import _floats
+from crypto_pipeline.lakehouse.files import _floats
 from crypto_pipeline.gold.portfolio import Prior
 
 MIN = 60_000

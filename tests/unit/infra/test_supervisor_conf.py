@@ -48,3 +48,24 @@ def test_conf_file_is_private_from_its_first_byte(tmp_path, monkeypatch):
     path = write_conf(layout, build_specs(layout, load_stack_settings(env={}), creds))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_a_changed_symbol_override_or_simulator_rate_changes_the_programs_that_read_them(tmp_path, monkeypatch):
+    """./deploy.sh restarts a program whose config changed; supervisord's own environment is the one it
+    started with, so ACTIVE_SYMBOLS must be in the consumer's config and the rate in the simulator's."""
+    creds, _ = ensure_credentials(tmp_path / ".env")
+    layout = Layout(var=tmp_path / "var")
+
+    def specs(env: dict[str, str]) -> dict:
+        for k in ("ACTIVE_SYMBOLS", "SIMULATOR_RATE"):
+            monkeypatch.delenv(k, raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        return {s.name: s for s in build_specs(layout, load_stack_settings(env=env), creds)}
+
+    base, more = specs({}), specs({"ACTIVE_SYMBOLS": "BTCUSDT,NEWCOINUSDT", "SIMULATOR_RATE": "200"})
+    assert base["streaming"].env["ACTIVE_SYMBOLS"] == ""
+    assert more["streaming"].env["ACTIVE_SYMBOLS"] == "BTCUSDT,NEWCOINUSDT"
+    sim = more["simulator"].argv
+    assert sim[sim.index("--rate") + 1] == "200" and base["simulator"].argv[base["simulator"].argv.index("--rate") + 1] == "20"
+    assert "NEWCOINUSDT" in sim[sim.index("--symbols") + 1]

@@ -45,6 +45,8 @@ import org.apache.spark.sql.Row;
  * <p>Used in two steps per cycle: {@link #stage} collects the rows, drops the ids the table already
  * holds and the duplicates inside the batch, and returns what the caller needs to build the commit's
  * metadata; {@link #commit} writes the staged rows and commits them with that metadata in one instant.
+ * The caller runs {@link #maintain} (clean, archive) every so many commits: Hudi would otherwise run
+ * both after every commit, each reloading the timeline and taking the table lock.
  */
 public final class DenseIdTableWriter implements AutoCloseable {
   private final HoodieJavaWriteClient<HoodieAvroPayload> client;
@@ -69,6 +71,9 @@ public final class DenseIdTableWriter implements AutoCloseable {
                             String orderingColumn, String timeColumn, List<String> partitionColumns) throws Exception {
     TypedProperties props = new TypedProperties();
     props.putAll(options);
+    // cleaning and archiving are run by maintain(), not by every commit
+    props.put("hoodie.clean.automatic", "false");
+    props.put("hoodie.archive.automatic", "false");
     HadoopStorageConfiguration storage = new HadoopStorageConfiguration(hadoop);
     HoodieTableMetaClient meta = HoodieTableMetaClient.builder().setConf(storage).setBasePath(basePath).build();
     String avro = new TableSchemaResolver(meta).getTableSchema(false).toString();
@@ -168,6 +173,15 @@ public final class DenseIdTableWriter implements AutoCloseable {
     }
     staged = new ArrayList<>();
     return instant;
+  }
+
+  /**
+   * Cleans (which also rolls back failed writes whose heartbeat expired) and archives the timeline, as
+   * the table's options say; both are no-ops until their triggers are met.
+   */
+  public void maintain() {
+    client.clean();
+    client.archive();
   }
 
   private static boolean holds(JsonNode ranges, long id) {

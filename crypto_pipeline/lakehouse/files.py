@@ -1,4 +1,5 @@
-"""Reading the few rows a gold update needs from Hudi (copy-on-write) tables in the driver, without Spark jobs.
+"""Reading the few rows a job needs from Hudi (copy-on-write) tables in the driver, without Spark jobs: gold's
+updates, and the bronze checks' reads of the newest commits.
 
 Hudi's own timeline and file-system view (the Java classes, over py4j) say which Parquet files make up a
 snapshot or hold the rows of a range of commits; pyarrow reads those files from S3 into pandas.
@@ -102,6 +103,15 @@ class LakeFiles:
         if not files:
             return pd.DataFrame(columns=columns)
         table = pq.read_table([_key(f) for f in files], filesystem=self.fs, partitioning=None, columns=columns)
+        return _floats(table).to_pandas()
+
+    def read_where(self, files: list[str], columns: list[str], column: str, values: list) -> pd.DataFrame:
+        """Like :meth:`read`, only the rows whose ``column`` is one of ``values`` (pyarrow filters while it
+        reads: row groups whose statistics exclude every value are skipped)."""
+        if not files or not values:
+            return pd.DataFrame(columns=columns)
+        table = pq.read_table([_key(f) for f in files], filesystem=self.fs, partitioning=None, columns=columns,
+                              filters=pc.field(column).isin(values))
         return _floats(table).to_pandas()
 
     def snapshot(self, path: str, fields: tuple[str, ...], keep: Keep, columns: list[str]) -> pd.DataFrame:
