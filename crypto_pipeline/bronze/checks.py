@@ -177,7 +177,6 @@ class Checker:
             return hudi.read_incremental(spark, path, begin, end).select(*cols)
         return spark.createDataFrame(got, stored.select(*cols).schema)
 
-
     def _held_twice(self, spark: SparkSession, path: str, table: TableDef, keys: pd.DataFrame) -> tuple[int, list[dict]]:
         """Which of ``keys`` (record key and partition columns) the table as it is now holds more than once in
         their partitions. Read in the driver: the newest file of each file group of those partitions, only the
