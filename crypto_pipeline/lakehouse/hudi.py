@@ -50,13 +50,14 @@ WRITE_TUNING: dict[str, str] = {
     # batch only probes the newest file of each symbol/day; SIMPLE (Spark's default) would read every
     # key of the day's partition on every commit, which grows all day long.
     "hoodie.index.type": "BLOOM",
-    # Every new file carries a bloom filter of its keys. Hudi sizes it for 60,000 keys at a 1e-9 false
-    # positive rate (~320 KB, serialised bit by bit): with a file per symbol per commit that was a third of
-    # the stream's CPU (profiled). A commit's file holds hundreds to a few thousand keys; the dynamic
-    # filter grows in steps of num_entries when a (clustered) file holds more, and a rare false positive
-    # only costs a look at that file's keys. Key ranges prune most files before any filter is read.
-    "hoodie.index.bloom.num_entries": "5000",
-    "hoodie.index.bloom.fpp": "0.000001",
+    # Every new file carries a bloom filter of its keys, serialised bit by bit, and a commit writes a file
+    # per symbol: its cost follows files, not rows (docs/benchmarks-bronze.md: Hudi's default, 60,000 keys
+    # at 1e-9, was a third of the stream's CPU; 5,000 at 1e-6 still a quarter of the writer's JVM at 100
+    # symbols). A commit's file holds tens to hundreds of keys; the dynamic filter grows in steps of
+    # num_entries when a (clustered) file holds more; a false positive only costs a look at that file's
+    # keys, and only upserts look (klines, late rows). Key ranges prune most files before any filter is read.
+    "hoodie.index.bloom.num_entries": "1000",
+    "hoodie.index.bloom.fpp": "0.0001",
     # Few partitions (symbol x day) and one writer per table: plain listing is cheap, while the metadata
     # table doubles every commit (it is a Hudi MOR table of its own) and its column/partition stats
     # cost more per commit than the data here. The timeline server only pays off for large writes.
