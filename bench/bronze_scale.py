@@ -142,7 +142,10 @@ def point(n: int, a: argparse.Namespace) -> dict:
         bucket = settings.minio.bucket
         conf = spark_conf(default_jars_dir(), settings.s3_endpoint, creds.minio_user, creds.minio_password,
                           "local[1]", "1g", 1)
-        spark = local_session({**conf, "spark.ui.showConsoleProgress": "false"}, app_name="bench-bronze-scale")
+        # each point has its own MinIO (port): Hadoop's FileSystem cache, which outlives a Spark session in
+        # this JVM, would hand the next point the previous point's (stopped) endpoint for s3a://lakehouse
+        spark = local_session({**conf, "spark.ui.showConsoleProgress": "false",
+                               "spark.hadoop.fs.s3a.impl.disable.cache": "true"}, app_name="bench-bronze-scale")
         spark.sparkContext.setLogLevel("ERROR")
         time.sleep(a.warmup)
         proc = find("crypto_pipeline.bronze.service", var)
