@@ -38,7 +38,7 @@ from crypto_pipeline.gold.correlation import correlation_rows
 from crypto_pipeline.lakehouse.files import LakeFiles
 from crypto_pipeline.gold.metrics import log_returns
 from crypto_pipeline.gold.phases import Phases
-from crypto_pipeline.gold.portfolio import Prior, portfolio_rows
+from crypto_pipeline.gold.portfolio import portfolio_rows
 from crypto_pipeline.gold.risk import risk_rows
 from crypto_pipeline.gold.signals import signal_rows
 from crypto_pipeline.gold.tables import (ANOMALIES, ANOMALY_WINDOW, BENCHMARK, CORRELATION, DEFAULT_WINDOWS, PORTFOLIO,
