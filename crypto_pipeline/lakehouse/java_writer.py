@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 
 from crypto_pipeline.lakehouse import id_ranges as ids
-from crypto_pipeline.lakehouse.hudi import SEPARATELY_CLUSTERED, hudi_options, table_exists
+from crypto_pipeline.lakehouse.hudi import FILE_SIZING, SEPARATELY_CLUSTERED, hudi_options, table_exists
 from crypto_pipeline.lakehouse.tables import TableDef
 
 log = logging.getLogger(__name__)
 
 JAVA_CLASS = "cryptopipeline.hudi.DenseIdTableWriter"
 # commits between two cleans/archivals of a Java-written table: Hudi's own cadence would be every commit
-# (each a timeline reload and a lock); the cleaner plans only every 20 commits anyway
-MAINTAIN_EVERY = 20
+# (each a timeline reload and a lock), though the cleaner plans only this often anyway
+MAINTAIN_EVERY = int(FILE_SIZING["hoodie.clean.trigger.max.commits"])
 
 
 @dataclass
