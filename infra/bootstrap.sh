@@ -20,6 +20,9 @@ if [ -z "$PY" ]; then
   done
 fi
 [ -n "$PY" ] || die "Python 3.11 not found. Install it (Debian: apt-get install python3.11 python3.11-venv) or set CDP_PYTHON=/path/to/python3.11, then re-run."
+# the interpreter itself, not a launcher (pyenv shim, symlink): uv compares this path with the one .venv was
+# made from and, when they differ, rebuilds .venv from scratch, pulling files from under a running stack
+PY="$("$PY" -c 'import sys; print(sys.executable)')" || die "could not run $PY"
 
 UV_VERSION="$(sed -n '/^\[uv\]/,/^\[/{s/^version *= *"\([^"]*\)".*/\1/p}' infra/versions.toml)"
 [ -n "$UV_VERSION" ] || die "could not read [uv] version from infra/versions.toml"

@@ -23,7 +23,8 @@ from pyspark.sql import functions as F
 from crypto_pipeline.bronze import dedup, parse
 from crypto_pipeline.lakehouse import id_ranges as ids
 from crypto_pipeline.lakehouse import offsets as off
-from crypto_pipeline.lakehouse.hudi import ID_RANGES_KEY, checkpoint_of, commit_metadata, hudi_options, read_commit_state
+from crypto_pipeline.lakehouse.hudi import (ID_RANGES_KEY, append_rows, checkpoint_of, commit_metadata, hudi_options,
+                                            read_commit_state)
 from crypto_pipeline.lakehouse.java_writer import DenseIdWriter, JavaWriters
 from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, KafkaTarget, read_batch
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
@@ -115,7 +116,7 @@ def write_table(spark: SparkSession, w: dedup.WritePlan, table: TableDef, path: 
     checkpoint, so an idle table does not hold back the next run's start offsets)."""
     opts = hudi_options(table, off.encode(checkpoint), run_id, parallelism, async_clustering, w.insert, w.state)
     spark.sparkContext.setJobDescription(f"bronze {table.name}")
-    w.df.write.format("hudi").options(**opts).mode("append").save(path)
+    append_rows(w.df, opts, path)
 
 
 def run_bronze(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: str,

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from crypto_pipeline.lakehouse.files import LakeFiles
 from crypto_pipeline.gold.tables import DELETED, KEYS, PARTITIONS, PRECOMBINE, SPARSE, VALUES, spark_schema
+from crypto_pipeline.lakehouse.hudi import append_rows
 from crypto_pipeline.silver import hudi
 from crypto_pipeline.silver.candles import period_col
 from crypto_pipeline.silver.intervals import DAILY_PARTITIONED
@@ -144,7 +145,7 @@ def write(spark: SparkSession, path: str, table: str, upserts: pd.DataFrame, del
     opts.update(WRITE_TUNING)
     if (all_new and deletes.empty) or not hudi.table_exists(spark, path):
         opts["hoodie.datasource.write.operation"] = "insert"
-    rows.write.format("hudi").options(**opts).mode("append").save(path)
+    append_rows(rows, opts, path)
     return len(upserts) + len(deletes)
 
 

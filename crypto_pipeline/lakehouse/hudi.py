@@ -6,6 +6,7 @@ checkpoint store that could run ahead of or behind the table (S3A has no atomic 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from crypto_pipeline.lakehouse.tables import TableDef
@@ -17,6 +18,9 @@ KEY_MARKS_KEY = COMMIT_META_PREFIX + "key_marks"   # rising-key tables: committe
 STATE_KEYS = (CHECKPOINT_KEY, ID_RANGES_KEY, KEY_MARKS_KEY)
 RUN_ID_KEY = COMMIT_META_PREFIX + "dagster.run_id"
 MB = 1024 * 1024
+PENDING_SUFFIXES = (".requested", ".inflight")
+
+log = logging.getLogger(__name__)
 
 # Small files (docs/architecture.md): bronze commits every few seconds (the bronze-writer service), so a commit
 # never rewrites an existing file (COW bin-packing would rewrite each symbol's newest file on every commit
@@ -149,6 +153,47 @@ def table_exists(spark, path: str) -> bool:
     jvm = spark._jvm
     p = jvm.org.apache.hadoop.fs.Path(path + "/.hoodie/hoodie.properties")
     return p.getFileSystem(spark._jsc.hadoopConfiguration()).exists(p)
+
+
+class UnreadableTableError(RuntimeError):
+    """A table's ``.hoodie`` has lost its properties but still holds completed instants."""
+
+
+def clear_unborn_table(spark, path: str) -> bool:
+    """Delete a table whose creation stopped part-way, so the next write creates it afresh; True when one was.
+
+    Hudi creates a table by making ``.hoodie`` and then writing ``hoodie.properties``. A writer stopped in
+    between (killed, its jars gone, S3 down) leaves a folder that every later write takes for a table and
+    fails to load. Such a table never completed an instant, so no reader ever saw a row of it and deleting
+    it loses nothing. A ``.hoodie`` without properties that *does* hold completed instants has data: it is
+    never deleted here, the error says what to restore."""
+    jvm = spark._jvm
+    Path = jvm.org.apache.hadoop.fs.Path
+    meta = Path(path + "/.hoodie")
+    fs = meta.getFileSystem(spark._jsc.hadoopConfiguration())
+    if any(fs.exists(Path(meta, n)) for n in ("hoodie.properties", "hoodie.properties.backup")) or not fs.exists(meta):
+        return False
+    completed = []
+    for folder in (Path(meta, "timeline"), meta):  # Hudi 1.x keeps the active timeline in .hoodie/timeline
+        if fs.exists(folder):
+            completed += [name for st in fs.listStatus(folder) if st.isFile()
+                          for name in [st.getPath().getName()]
+                          if name[:1].isdigit() and not name.endswith(PENDING_SUFFIXES)]
+    if completed:
+        raise UnreadableTableError(
+            f"{path}: .hoodie/hoodie.properties is missing but the timeline holds {len(completed)} completed "
+            f"instant(s) (newest {max(completed)}), so the table has data and is not re-created; restore "
+            f"hoodie.properties from a backup or move the table away")
+    log.warning("%s: the table's creation stopped part-way earlier (.hoodie without hoodie.properties, no "
+                "completed instant); deleting it so this write creates it afresh", path)
+    fs.delete(Path(path), True)
+    return True
+
+
+def append_rows(df, opts: dict[str, str], path: str) -> None:
+    """Write ``df`` to the Hudi table at ``path`` through the datasource (creating it on the first write)."""
+    clear_unborn_table(df.sparkSession, path)
+    df.write.format("hudi").options(**opts).mode("append").save(path)
 
 
 def read_checkpoint(spark, path: str, max_instants: int = 200) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from crypto_pipeline.lakehouse.hudi import append_rows
 from crypto_pipeline.silver import hudi
 from crypto_pipeline.silver.candles import period_col
 from crypto_pipeline.silver.indicators import OUTPUT_COLUMNS, IndicatorState
@@ -99,9 +100,8 @@ def update_indicators(spark: SparkSession, silver_ohlcv: str, indicators_path: s
         state_rows = (rows.filter(F.col("state_json").isNotNull())
                       .select("symbol", "interval", F.col("open_time_ms").alias("last_open_time_ms"), "state_json",
                               F.lit(stamp).cast("bigint").alias(PRECOMBINE)))
-        state_rows.write.format("hudi").options(**hudi.write_options(
-            "silver_indicator_state", "symbol,interval", "symbol", PRECOMBINE, None, parallelism)) \
-            .mode("append").save(state_path)
+        append_rows(state_rows, hudi.write_options(
+            "silver_indicator_state", "symbol,interval", "symbol", PRECOMBINE, None, parallelism), state_path)
         out = rows.drop("state_json").withColumn("period", period_col("open_time_ms", "interval")) \
             .withColumn(PRECOMBINE, F.lit(stamp).cast("bigint"))
         res.rows_written = out.count()
@@ -109,9 +109,9 @@ def update_indicators(spark: SparkSession, silver_ohlcv: str, indicators_path: s
         out = spark.createDataFrame([], INDICATOR_SCHEMA).drop("state_json") \
             .withColumn("period", F.lit("")).withColumn(PRECOMBINE, F.lit(0).cast("bigint"))
     res.seconds["compute"] = time.monotonic() - t0
-    out.write.format("hudi").options(**hudi.write_options(
-        "silver_indicators", SERIES_KEY, SERIES_PARTITION, PRECOMBINE, {"silver_ohlcv": res.ohlcv_end}, parallelism)) \
-        .mode("append").save(indicators_path)
+    append_rows(out, hudi.write_options(
+        "silver_indicators", SERIES_KEY, SERIES_PARTITION, PRECOMBINE, {"silver_ohlcv": res.ohlcv_end}, parallelism),
+        indicators_path)
     res.seconds["write"] = time.monotonic() - t0
     if changed:
         rows.unpersist()

@@ -26,6 +26,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crypto_pipeline.lakehouse.hudi import append_rows
 from crypto_pipeline.silver import hudi
 from crypto_pipeline.silver.candles import CANDLE_COLS, DEC, all_intervals, fill_and_finalise, minute_candles
 from crypto_pipeline.silver.intervals import DAILY_PARTITIONED, DAY_MS
@@ -185,5 +186,5 @@ def _write(spark: SparkSession, rows: DataFrame, path: str, checkpoint: dict, pa
     stamp = now_ms if now_ms is not None else int(time.time() * 1000)
     out = rows.withColumn(PRECOMBINE, F.lit(stamp).cast("bigint"))
     opts = hudi.write_options("silver_ohlcv", SERIES_KEY, SERIES_PARTITION, PRECOMBINE, checkpoint, parallelism)
-    out.write.format("hudi").options(**opts).mode("append").save(path)
+    append_rows(out, opts, path)
 

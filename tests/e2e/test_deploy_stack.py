@@ -160,9 +160,12 @@ def test_deploy_monitor_stop(isolated_env):
     secret = next(line.split("=", 1)[1] for line in creds.splitlines() if line.startswith("POSTGRES_PASSWORD="))
     assert secret not in first.stdout + first.stderr  # secrets never printed
 
+    venv_made = (ROOT / ".venv" / "pyvenv.cfg").stat().st_ctime_ns
     again = run("deploy.sh", env)  # re-running on a running stack is safe
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "already running" in again.stdout
+    # ... and leaves the running services' files alone: a rebuilt .venv pulls jars from under the JVMs
+    assert (ROOT / ".venv" / "pyvenv.cfg").stat().st_ctime_ns == venv_made, "re-deploy rebuilt .venv"
 
     mon = run("monitor.sh", env, timeout=120)
     assert mon.returncode == 0, mon.stdout
