@@ -25,8 +25,11 @@ from datetime import datetime, timezone
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
+from crypto_pipeline.lakehouse.files import LakeFiles
 from crypto_pipeline.lakehouse.hudi import append_rows
+from crypto_pipeline.lakehouse.tables import TRADES
 from crypto_pipeline.silver import hudi
 from crypto_pipeline.silver.candles import CANDLE_COLS, DEC, all_intervals, fill_and_finalise, minute_candles
 from crypto_pipeline.silver.intervals import DAILY_PARTITIONED, DAY_MS
@@ -35,6 +38,7 @@ from crypto_pipeline.silver.tables import PRECOMBINE, SERIES_KEY, SERIES_PARTITI
 
 TRADE_COLS = ("symbol", "trade_id", "price", "quantity", "quote_quantity", "trade_time_ms", "is_buyer_maker",
               "quality_score", "source", "dt")
+DRIVER_READ_MAX_ROWS = 500_000  # ~10 minutes of trades at 1,000 msg/s; beyond, Spark reads them
 
 
 @dataclass
@@ -87,8 +91,7 @@ def update_ohlcv(spark: SparkSession, bronze_trades: str, silver_ohlcv: str, rul
         return res
     old_wm: dict[str, int] = ckpt.get("watermarks", {})
 
-    new = (hudi.read_incremental(spark, bronze_trades, res.bronze_begin, res.bronze_end)
-           .select(*TRADE_COLS).persist(StorageLevel.MEMORY_AND_DISK))
+    new = _new_trades(spark, bronze_trades, res.bronze_begin, res.bronze_end).persist(StorageLevel.MEMORY_AND_DISK)
     stats = new.groupBy("symbol").agg(F.min("trade_time_ms").alias("lo"), F.max("trade_time_ms").alias("hi"),
                                       F.count(F.lit(1)).alias("n")).collect()
     res.trades_read = sum(r.n for r in stats)
@@ -155,6 +158,18 @@ def update_ohlcv(spark: SparkSession, bronze_trades: str, silver_ohlcv: str, rul
     for df in (new, flagged, existing, m1, changed):
         df.unpersist()
     return res
+
+
+def _new_trades(spark: SparkSession, path: str, begin: str | None, end: str) -> DataFrame:
+    """The trades of the bronze commits in (begin, end]. Read in the driver from the files those commits wrote
+    when it can (a run's few thousand rows: Hudi's incremental query reads them with a per-row file-group
+    reader, most of a run's time in docs/benchmarks-silver.md); Hudi's query otherwise (the first run, a
+    range with cleaned files or archived commits, a catch-up larger than :data:`DRIVER_READ_MAX_ROWS`)."""
+    table = (LakeFiles(spark).increment_table(path, begin, end, list(TRADE_COLS), skip_rewrites=True,
+                                              max_rows=DRIVER_READ_MAX_ROWS) if begin else None)
+    if table is None:
+        return hudi.read_incremental(spark, path, begin, end).select(*TRADE_COLS)
+    return spark.createDataFrame(table.to_pandas(), StructType([TRADES.schema[c] for c in TRADE_COLS]))
 
 
 def _with_source(snap: DataFrame) -> DataFrame:
