@@ -51,18 +51,18 @@ def main() -> None:
     for rep in range(1, a.repeat + 1):
         files = LakeFiles(spark)
         t0 = time.monotonic()
-        found = files._increment_files(path, begin, end, skip_rewrites=True)
+        found = files.increment_files(path, begin, end, skip_rewrites=True)
         if found is None:
             sys.exit("the range holds cleaned files or archived commits: the driver read would hand it to Hudi")
         t1 = time.monotonic()
-        table = files._read_increment(found[0], found[1], list(TRADE_COLS))
+        table = files.read_increment(found, list(TRADE_COLS))
         t2 = time.monotonic()
         pdf = table.to_pandas()
         t3 = time.monotonic()
         n = spark.createDataFrame(pdf, schema).count()
         t4 = time.monotonic()
         best = t4 - t0 if best is None else min(best, t4 - t0)
-        print(f"driver read #{rep}: {len(found[0])} files, {n} rows: commit metadata {t1 - t0:.1f} s, "
+        print(f"driver read #{rep}: {len(found.files)} files, {n} rows: commit metadata {t1 - t0:.1f} s, "
               f"pyarrow {t2 - t1:.1f} s, pandas {t3 - t2:.1f} s, createDataFrame+count {t4 - t3:.1f} s, "
               f"total {t4 - t0:.1f} s", flush=True)
     t0 = time.monotonic()

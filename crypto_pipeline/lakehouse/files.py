@@ -13,6 +13,7 @@ Decimals become float64 through their exact decimal text (correctly rounded, as 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -24,6 +25,14 @@ from pyspark.sql import SparkSession
 COMMIT_TIME = "_hoodie_commit_time"
 #: keep(partition values so far) -> bool, asked at each level of a hive-style partition path
 Keep = Callable[[dict[str, str]], bool]
+
+
+class Increment(NamedTuple):
+    """The newest file of each file group a range of commits wrote, those commits' times (a row of a file
+    belongs to the range when it carries one of them) and how many rows the commits wrote."""
+    files: list[str]
+    times: list[str]
+    rows: int
 
 
 def _key(uri: str) -> str:
@@ -102,17 +111,18 @@ class LakeFiles:
         """``columns`` of the rows in ``files`` as pandas; decimals as float64, NULL doubles as NaN."""
         if not files:
             return pd.DataFrame(columns=columns)
-        table = pq.read_table([_key(f) for f in files], filesystem=self.fs, partitioning=None, columns=columns)
-        return _floats(table).to_pandas()
+        return _floats(self._table(files, columns)).to_pandas()
 
     def read_where(self, files: list[str], columns: list[str], column: str, values: list) -> pd.DataFrame:
         """Like :meth:`read`, only the rows whose ``column`` is one of ``values`` (pyarrow filters while it
         reads: row groups whose statistics exclude every value are skipped)."""
         if not files or not values:
             return pd.DataFrame(columns=columns)
-        table = pq.read_table([_key(f) for f in files], filesystem=self.fs, partitioning=None, columns=columns,
-                              filters=pc.field(column).isin(values))
-        return _floats(table).to_pandas()
+        return _floats(self._table(files, columns, pc.field(column).isin(values))).to_pandas()
+
+    def _table(self, files: list[str], columns: list[str], filters: pc.Expression | None = None) -> pa.Table:
+        return pq.read_table([_key(f) for f in files], filesystem=self.fs, partitioning=None, columns=columns,
+                             filters=filters)
 
     def snapshot(self, path: str, fields: tuple[str, ...], keep: Keep, columns: list[str]) -> pd.DataFrame:
         return self.read(self.snapshot_files(path, self.partitions(path, fields, keep)), columns)
@@ -127,27 +137,26 @@ class LakeFiles:
         in the range that is not a plain commit (e.g. clustering), commits already archived, a file cleaned.
         ``skip_rewrites``: a clustering in the range is passed over (its rows keep the commit times of the
         commits that wrote them, whose own files are read while the cleaner keeps them)."""
-        found = self._increment_files(path, begin, end, skip_rewrites)
+        found = self.increment_files(path, begin, end, skip_rewrites)
         if found is None:
             return None
-        if not found[0]:
+        if not found.files:
             return pd.DataFrame(columns=columns)
-        table = self._read_increment(found[0], found[1], columns)
+        table = self.read_increment(found, columns)
         return None if table is None else _floats(table).to_pandas()
 
     def increment_table(self, path: str, begin: str, end: str, columns: list[str], skip_rewrites: bool = False,
                         max_rows: int | None = None) -> pa.Table | None:
         """:meth:`increment` as an Arrow table with the files' own types (decimals stay exact). Also None when
         the commits wrote no file or more than ``max_rows`` rows (a read that size belongs in Spark)."""
-        found = self._increment_files(path, begin, end, skip_rewrites)
-        if found is None or not found[0] or (max_rows is not None and found[2] > max_rows):
+        found = self.increment_files(path, begin, end, skip_rewrites)
+        if found is None or not found.files or (max_rows is not None and found.rows > max_rows):
             return None
-        return self._read_increment(found[0], found[1], columns)
+        return self.read_increment(found, columns)
 
-    def _increment_files(self, path: str, begin: str, end: str, skip_rewrites: bool
-                         ) -> tuple[list[str], list[str], int] | None:
-        """The files holding the rows of the commits in (begin, end], those commits' times and the rows they
-        wrote; None when Hudi's own query must decide (see :meth:`increment`)."""
+    def increment_files(self, path: str, begin: str, end: str, skip_rewrites: bool = False) -> Increment | None:
+        """Where the rows of the commits in (begin, end] are; None when Hudi's own query must decide (see
+        :meth:`increment`)."""
         mc, timeline = self._meta(path)
         instants = sorted(timeline.getInstants(), key=lambda i: i.getCompletionTime())
         if not instants or instants[0].getCompletionTime() > begin:
@@ -171,15 +180,15 @@ class LakeFiles:
                     if w.getPath():
                         files[w.getFileId()] = f"{base}/{w.getPath()}"
                         written += w.getNumWrites()
-        return list(files.values()), times, written
+        return Increment(list(files.values()), times, written)
 
-    def _read_increment(self, files: list[str], times: list[str], columns: list[str]) -> pa.Table | None:
+    def read_increment(self, found: Increment, columns: list[str]) -> pa.Table | None:
+        """``columns`` of the rows ``found`` names, with the files' own types; None when a file is gone."""
         try:
-            table = pq.read_table([_key(f) for f in files], filesystem=self.fs, partitioning=None,
-                                  columns=[*columns, COMMIT_TIME])
+            table = self._table(found.files, [*columns, COMMIT_TIME])
         except OSError:  # a file cleaned since (FileNotFoundError) or unreadable: Hudi's query decides
             return None
-        return table.filter(pc.field(COMMIT_TIME).isin(times)).drop_columns([COMMIT_TIME])
+        return table.filter(pc.field(COMMIT_TIME).isin(found.times)).drop_columns([COMMIT_TIME])
 
 
 def _floats(table: pa.Table) -> pa.Table:

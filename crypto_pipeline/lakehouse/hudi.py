@@ -175,10 +175,8 @@ def clear_unborn_table(spark, path: str) -> bool:
         return False
     completed = []
     for folder in (Path(meta, "timeline"), meta):  # Hudi 1.x keeps the active timeline in .hoodie/timeline
-        if fs.exists(folder):
-            completed += [name for st in fs.listStatus(folder) if st.isFile()
-                          for name in [st.getPath().getName()]
-                          if name[:1].isdigit() and not name.endswith(PENDING_SUFFIXES)]
+        names = [st.getPath().getName() for st in fs.listStatus(folder) if st.isFile()] if fs.exists(folder) else []
+        completed += [n for n in names if n[:1].isdigit() and not n.endswith(PENDING_SUFFIXES)]
     if completed:
         raise UnreadableTableError(
             f"{path}: .hoodie/hoodie.properties is missing but the timeline holds {len(completed)} completed "
