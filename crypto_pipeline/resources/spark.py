@@ -2,6 +2,7 @@
 (never resolved from a remote repository at job start)."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 from dagster_pyspark import PySparkResource
 
 from shared.secrets import is_secret_name
+
+log = logging.getLogger(__name__)
 
 # pyspark hands every builder option to spark-submit as `--conf key=value`, i.e. to the JVM's command line,
 # which every local user can read in `ps`. These two never go there: start_session() sets them on the
@@ -165,11 +168,37 @@ def start_session(conf: dict[str, str], access_key: str = "", secret_key: str = 
 
     for name in PY4J_EXACT_IMPORTS:
         java_import(session._jvm, name)
+    cache_class_misses(session)
     hadoop = session.sparkContext._jsc.hadoopConfiguration()
     if access_key and secret_key:
         hadoop.set("fs.s3a.access.key", access_key)
         hadoop.set("fs.s3a.secret.key", secret_key)
     return session
+
+
+MISS_CACHING_STRATEGY = "cryptopipeline.py4j.MissCachingClassLoadingStrategy"
+
+
+def cache_class_misses(session) -> bool:
+    """Make py4j remember the class names it did not find (``jvm/src/cryptopipeline/py4j``): every
+    ``jvm.a.b.C`` path and every name PySpark asks for is otherwise searched through all jars again on
+    each use. False when the pipeline's jar is not on the class path (lookups then work as py4j's own)."""
+    from py4j.java_gateway import JavaClass
+    from py4j.protocol import Py4JError
+
+    client = session.sparkContext._gateway._gateway_client
+    util = JavaClass("py4j.reflection.ReflectionUtil", client)  # by its full name: no lookup of its own
+    current = util.getClassLoadingStrategy()
+    if current.getClass().getName() == MISS_CACHING_STRATEGY:
+        return True  # a reused session
+    try:
+        strategy = JavaClass(MISS_CACHING_STRATEGY, client)(current)
+    except Py4JError as e:
+        log.warning("py4j class-name lookups are not cached (%s not loadable: %s); the pipeline's jar is built "
+                    "by ./infra/bootstrap.sh", MISS_CACHING_STRATEGY, str(e).splitlines()[0])
+        return False
+    util.setClassLoadingStrategy(strategy)
+    return True
 
 
 def local_session(conf: dict[str, str], app_name: str = "crypto-pipeline"):

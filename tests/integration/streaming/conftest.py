@@ -80,13 +80,26 @@ class ServiceThread:
         return self.rc  # type: ignore[return-value]
 
 
+def _partitions(c: Consumer, topic: str, timeout: float) -> list[int]:
+    """The topic's partitions once the broker's metadata has them: right after a topic is created, a metadata
+    answer may still lack it (or list no partitions), and reading from an empty list would return nothing."""
+    deadline = time.time() + timeout
+    while True:
+        t = c.list_topics(topic, timeout=10).topics.get(topic)
+        if t is not None and t.error is None and t.partitions:
+            return sorted(t.partitions)
+        if time.time() > deadline:
+            raise AssertionError(f"topic {topic}: no partitions in the broker's metadata after {timeout:.0f}s "
+                                 f"({t.error if t is not None else 'unknown topic'})")
+        time.sleep(0.5)
+
+
 def read_topic(bootstrap: "KafkaConnection | str", topic: str, timeout: float = 30) -> list:
     """Every record of ``topic`` (all partitions, up to the current end), as Message objects."""
     c = Consumer(KafkaConnection.of(bootstrap).client_config(**{"group.id": f"t-{time.time_ns()}",
                                                                "enable.auto.commit": False}))
     try:
-        md = c.list_topics(topic, timeout=10)
-        parts = list(md.topics[topic].partitions)
+        parts = _partitions(c, topic, timeout)
         ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
         c.assign([TopicPartition(topic, p, 0) for p in parts])
         out, pos = [], {p: 0 for p in parts}
