@@ -12,8 +12,11 @@ service acts on them by design instead of dead-lettering them."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from hypothesis import strategies as st
+
+from shared.decimals import is_decimal
 
 SYMBOL = "FUZZUSDT"
 STREAMS = {"trade": "fuzzusdt@trade", "aggTrade": "fuzzusdt@aggTrade", "depth": "fuzzusdt@depth",
@@ -94,6 +97,20 @@ not_a_string_nonnull = st.one_of(st.booleans(), st.integers(), st.floats(allow_n
 not_a_string = st.one_of(st.none(), not_a_string_nonnull)
 
 
+def valid_level(v: object) -> bool:
+    """A depth level as the contract has it: [price, quantity], both decimal strings, price > 0, quantity >= 0."""
+    return (isinstance(v, list) and len(v) == 2 and all(is_decimal(x) for x in v)
+            and Decimal(v[0]) > 0 and Decimal(v[1]) >= 0)
+
+
+# a depth level that breaks the contract; a value of the wrong type can happen to be a valid level (a list of
+# two short strings such as ["9", "9"]), so those are filtered out
+hostile_level = st.one_of(
+    st.tuples(bad_decimal_string, st.just("1.0")).map(list), st.tuples(st.just("1.0"), bad_decimal_string).map(list),
+    st.lists(st.just("1.0"), max_size=4).filter(lambda v: len(v) != 2), not_a_string.filter(lambda v: not valid_level(v)),
+    st.just(["-1.0", "1.0"]), st.just(["0", "1.0"]), st.just(["1.0", "-2.0"]))
+
+
 def _set(d: dict, path: tuple, value) -> dict:
     d = json.loads(json.dumps(d))  # deep copy
     target = d
@@ -154,11 +171,7 @@ def hostile_payload(draw, now_ms: int, kinds: tuple[str, ...] = ALL_KINDS) -> tu
         return stype, dumps(base)[:-1] + b',"%s":%s}' % (key.encode(), bad)
     if kind == "level" and stype == "depth":
         side = draw(st.sampled_from(["b", "a"]))
-        level = draw(st.one_of(
-            st.tuples(bad_decimal_string, st.just("1.0")).map(list), st.tuples(st.just("1.0"), bad_decimal_string).map(list),
-            st.lists(st.just("1.0"), max_size=4).filter(lambda v: len(v) != 2), not_a_string,
-            st.just(["-1.0", "1.0"]), st.just(["0", "1.0"]), st.just(["1.0", "-2.0"])))
-        return stype, dumps(_set(base, (side,), [["1.00000000", "1.00000000"], level]))
+        return stype, dumps(_set(base, (side,), [["1.00000000", "1.00000000"], draw(hostile_level)]))
     # any other field gets a value of the wrong JSON type
     key = draw(st.sampled_from(REQUIRED[stype]))
     if key in IDS.get(stype, []) or key in ("E", "T"):

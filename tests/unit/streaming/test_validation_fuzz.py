@@ -12,7 +12,8 @@ from shared.decimals import is_decimal
 from shared.envelope import DLQ_TOPIC, Source
 from shared.symbols import ActiveSymbol
 from streaming.pipeline import Pipeline
-from tests.hostile_frames import NOT_DECIMAL, STREAMS, SYMBOL, frame, hostile_frame, valid_trade
+from tests.hostile_frames import (GRAMMAR_KINDS, NOT_DECIMAL, STREAMS, SYMBOL, frame, hostile_frame, hostile_level,
+                                  hostile_payload, valid_level, valid_trade)
 from tests.unit.streaming.test_envelope_pipeline import ListSink
 
 NOW = int(time.time() * 1000)
@@ -53,3 +54,27 @@ def oracle(s: str) -> bool:
                  st.from_regex(r"-?[0-9]{1,22}(\.[0-9]{0,20})?", fullmatch=True), st.text(max_size=10)))
 def test_decimal_grammar_matches_the_contract(s):
     assert is_decimal(s) == oracle(s), s
+
+
+@settings(max_examples=2000)
+@given(hostile_level)
+def test_a_hostile_depth_level_is_never_a_valid_one(level):
+    assert not valid_level(level), level
+
+
+def test_a_value_of_the_wrong_type_can_be_a_valid_level():
+    """Why the strategy filters: a "wrong type" once drawn for a level was ["9", "9"], a valid level, and the
+    forged-records fuzz test then failed on bronze accepting it."""
+    assert valid_level(["9", "9"]) and valid_level(["5", "0"])
+    assert not any(valid_level(v) for v in (["0", "1"], ["1", "-1"], ["1"], "9", ["9", 9], ["1e1", "1"]))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_payload(NOW, GRAMMAR_KINDS))
+def test_every_forged_payload_breaks_the_contract(drawn):
+    """The payloads the forged-records fuzz test (tests/integration/security) writes straight into Kafka are
+    invalid by construction: the streaming service, which applies the same contract, refuses each one."""
+    stype, payload = drawn
+    sink = ListSink()
+    Pipeline([FUZZ], Source.SIMULATOR, sink).on_frame(frame(STREAMS[stype], payload))
+    assert [t for t, _, _ in sink.records] == [DLQ_TOPIC], payload[:300]
