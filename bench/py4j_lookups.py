@@ -10,18 +10,14 @@ CPU per call for py4j's own strategy (the reference) and the cache, then the rat
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -43,7 +39,8 @@ def main() -> None:
     if cached.getClass().getName() != MISS_CACHING_STRATEGY:
         sys.exit(f"the session did not install {MISS_CACHING_STRATEGY}: build the pipeline jar (./infra/bootstrap.sh)")
     plain = JavaClass("py4j.reflection.CurrentThreadClassLoadingStrategy", client)()
-    jvm_pid = int(spark._jvm.java.lang.ProcessHandle.current().pid())
+    jvm = psutil.Process(int(spark._jvm.java.lang.ProcessHandle.current().pid()))
+    jvm_cpu = lambda: sum(jvm.cpu_times()[:2])  # noqa: E731 - user + system seconds
     print(f"jars on the class path: {len(spark.sparkContext.getConf().get('spark.jars').split(','))} "
           f"(plus pyspark's)")
 
@@ -56,10 +53,10 @@ def main() -> None:
     for r in range(a.rounds + 1):  # round 0 warms both up
         for name, strategy in (("py4j's own (reference)", plain), ("miss cache", cached)):
             util.setClassLoadingStrategy(strategy)
-            t0, c0 = time.perf_counter(), _cpu(jvm_pid)
+            t0, c0 = time.perf_counter(), jvm_cpu()
             calls()
             if r:
-                results[name].append(((time.perf_counter() - t0) / a.calls, (_cpu(jvm_pid) - c0) / a.calls))
+                results[name].append(((time.perf_counter() - t0) / a.calls, (jvm_cpu() - c0) / a.calls))
     util.setClassLoadingStrategy(cached)
     for name, rs in results.items():
         print(f"{name:<24} wall {1000 * statistics.median(w for w, _ in rs):7.2f} ms/call   "

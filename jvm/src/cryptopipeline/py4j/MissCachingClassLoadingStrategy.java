@@ -11,7 +11,7 @@ import py4j.reflection.ClassLoadingStrategy;
  * <p>Why: py4j resolves every attribute Python reads from the JVM view ({@code jvm.org.apache.hadoop.fs.Path}
  * is five of them, and PySpark asks for {@code functions} or {@code StorageLevel} on most calls) by trying
  * {@code Class.forName} on the name, then under {@code java.lang} and each of PySpark's wildcard imports. A
- * class loader does not remember a miss: each one searches every jar on the class path (~250) again. In the
+ * class loader does not remember a miss: each one searches every jar on the class path (~260) again. In the
  * bronze writer those searches were about a quarter of the CPU of the threads that serve Python's calls
  * (docs/benchmarks-bronze.md). A name that was missing once stays missing for the JVM's life here: nothing
  * adds jars to a running session.
