@@ -8,7 +8,8 @@ simulator's default symbols. Phase *new*: the bronze-writer service as deployed.
 stopped, the old design run from ``git archive <old-ref>`` — ``bronze_stream_job`` as a Dagster run
 (``dagster job execute``), which is what the keeper sensor started — against the same stack and tables.
 Each phase warms up, then is measured for ``--minutes``. Messages = growth of the ``crypto_raw_*`` end
-offsets (what the writer had to consume); CPU = user+system seconds of the writer's process tree.
+offsets (what the writer had to consume); CPU = user+system seconds of the writer's process tree, also
+split by thread group (JIT, GC, Spark tasks, py4j, ...: ``bench/thread_cpu.py``).
 Asserts nothing: prints figures and the ratio new/old."""
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stack_load import tree_cpu_with_reaped as tree_cpu  # noqa: E402
+from bench.thread_cpu import format_groups, thread_groups, thread_snapshot  # noqa: E402
 from infra.local_stack import free_port  # noqa: E402
 from shared.settings import PORT_ENV_VARS  # noqa: E402
 
@@ -59,7 +61,7 @@ def measure(name: str, proc_of, env: dict, warmup_s: float, minutes: float) -> d
     proc = proc_of()
     if proc is None:
         sys.exit(f"{name}: writer process not found")
-    c0, m0, t0 = tree_cpu(proc), raw_end_total(env), time.monotonic()
+    c0, m0, t0, threads0 = tree_cpu(proc), raw_end_total(env), time.monotonic(), thread_snapshot(proc)
     peak_rss = 0
     while time.monotonic() - t0 < minutes * 60:
         time.sleep(10)
@@ -67,15 +69,16 @@ def measure(name: str, proc_of, env: dict, warmup_s: float, minutes: float) -> d
             peak_rss = max(peak_rss, sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
         except psutil.NoSuchProcess:
             sys.exit(f"{name}: the writer process ended during the measurement")
-    c1, m1, wall = tree_cpu(proc), raw_end_total(env), time.monotonic() - t0
+    c1, m1, wall, threads1 = tree_cpu(proc), raw_end_total(env), time.monotonic() - t0, thread_snapshot(proc)
     fresh = subprocess.run([sys.executable, "bench/bronze_freshness.py", "--minutes", f"{minutes:g}", "--tables", "trades"],
                            cwd=ROOT, env=env, capture_output=True, text=True)
     line = next((ln for ln in fresh.stdout.splitlines() if ln.startswith("trades ")), fresh.stdout[-300:] + fresh.stderr[-300:])
     r = {"name": name, "cpu_s": c1 - c0, "wall_s": wall, "messages": m1 - m0, "rss_mb": peak_rss / 2**20,
-         "freshness": line, "load": os.getloadavg()}
+         "freshness": line, "load": os.getloadavg(), "threads": thread_groups(threads0, threads1, c1 - c0)}
     print(f"{name}: {r['cpu_s']:.0f} CPU-s in {wall:.0f} s = {r['cpu_s'] / wall:.2f} cores; {r['messages']} messages "
           f"= {r['messages'] / max(r['cpu_s'], 1e-9):.0f} msg/CPU-s; peak RSS {r['rss_mb']:.0f} MiB; load {r['load']}\n"
-          f"  freshness (table commits rows p50 p95 p99 max): {line}", flush=True)
+          f"  freshness (table commits rows p50 p95 p99 max): {line}\n"
+          f"  {format_groups(r['threads'], wall)}", flush=True)
     return r
 
 
