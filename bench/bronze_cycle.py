@@ -1,13 +1,15 @@
 """One bronze stream cycle (trades only), alone: CPU-seconds, wall time and Spark jobs per cycle, with the
 write through Spark's Hudi datasource (the reference) and through Hudi's Java write client (the
-bronze-writer's fast loop, crypto_pipeline/lakehouse/java_writer.py), in the same run and Spark session.
+bronze-writer's fast loop, crypto_pipeline/lakehouse/java_writer.py) with the rows parsed by Spark
+("java-client") and parsed in the JVM from the raw records ("jvm-parse", the fast loop's default), in the
+same run and Spark session.
 
     .venv/bin/python bench/bronze_cycle.py --cycles 40
 
 Starts its own Kafka + MinIO (infra.local_stack), one Spark session (local[2], 768 MB, like the stream),
 feeds --per-cycle trades per symbol to each mode's topics before each round and runs
 ``run_bronze(tables=("trades",))`` through the driver-side Kafka reader once per mode, alternating the modes
-so both see the same JIT state and host noise, each into its own bucket. CPU is this process plus the
+so all see the same JIT state and host noise, each into its own bucket. CPU is this process plus the
 Spark JVM (/proc). The first quarter of the rounds is warm-up. Prints per mode: CPU-s and wall time per
 cycle (p50), messages per CPU-second, Spark job time by job description (Spark UI REST API on 127.0.0.1),
 rows verified; then the ratios. Asserts nothing."""
@@ -75,11 +77,12 @@ def main() -> None:
         spark.sparkContext.setLogLevel("ERROR")
         feed = Feed(s.kafka_bootstrap)
         print(f"{a.symbols} symbols, {a.per_cycle} trades per symbol per cycle, {a.cycles} cycles per mode")
-        modes = {"datasource": None, "java-client": JavaWriters(spark, ("trades",))}
+        modes = {"datasource": None, "java-client": JavaWriters(spark, ("trades",), parse_records=False),
+                 "jvm-parse": JavaWriters(spark, ("trades",))}
         runs = {}
         for mode in modes:
             bucket = make_bucket(s.s3_endpoint, c.minio_user, c.minio_password)
-            tag = "CYD" if mode == "datasource" else "CYJ"
+            tag = {"datasource": "CYD", "java-client": "CYJ", "jvm-parse": "CYP"}[mode]
             syms = [new_symbol(tag) for _ in range(a.symbols)]
             for sym in syms:
                 create_topic(s.kafka_bootstrap, sym)
@@ -107,6 +110,7 @@ def main() -> None:
                         for name, v in _jobs_since(spark.sparkContext.applicationId, since).items():
                             r["jobs"][name] += v
         modes["java-client"].close()
+        modes["jvm-parse"].close()
         n = len(runs["datasource"]["cpu"])
         msgs = a.symbols * a.per_cycle
         for mode, r in runs.items():
@@ -118,9 +122,10 @@ def main() -> None:
             print(f"  Spark job time per cycle {sum(sum(v) for v in r['jobs'].values()) / n:.2f}s, top jobs:")
             for name, v in sorted(r["jobs"].items(), key=lambda kv: -sum(kv[1]))[:6]:
                 print(f"  {sum(v) / n:6.3f}s/cycle  {len(v) / n:4.1f} jobs  {name}")
-        ref, new_ = (statistics.median(runs[m]["cpu"]) for m in ("datasource", "java-client"))
-        print(f"\nratio CPU per cycle java-client / datasource = {new_ / ref:.2f} "
-              f"(messages per CPU-second x{ref / new_:.1f})")
+        ref = statistics.median(runs["datasource"]["cpu"])
+        for m in ("java-client", "jvm-parse"):
+            new_ = statistics.median(runs[m]["cpu"])
+            print(f"ratio CPU per cycle {m} / datasource = {new_ / ref:.2f} (messages per CPU-second x{ref / new_:.1f})")
         spark.stop()
     finally:
         stack.close()

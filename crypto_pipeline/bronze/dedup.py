@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WritePlan:
-    df: DataFrame                   # the rows to write
+    df: DataFrame | None            # the rows to write (None: staged in a Java writer from raw records)
     insert: bool = False            # no row's key is in the table: a plain insert
     state: dict[str, str] = field(default_factory=dict)   # committed with the rows (id ranges, key marks)
     dropped: int = 0                # rows whose id the table already held (dense-id tables)

@@ -25,8 +25,8 @@ from crypto_pipeline.lakehouse import id_ranges as ids
 from crypto_pipeline.lakehouse import offsets as off
 from crypto_pipeline.lakehouse.hudi import (ID_RANGES_KEY, append_rows, checkpoint_of, commit_metadata, hudi_options,
                                             read_commit_state)
-from crypto_pipeline.lakehouse.java_writer import DenseIdWriter, JavaWriters
-from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, KafkaTarget, read_batch
+from crypto_pipeline.lakehouse.java_writer import DenseIdWriter, JavaWriters, Staged
+from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, KafkaTarget, Record, read_batch, records_frame
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 from crypto_pipeline.lakehouse.writer_lock import TableLocks
 
@@ -45,6 +45,7 @@ class TableResult:
     write_s: float = 0.0             # the Hudi write and commit (index lookup, files, timeline)
     inserted: bool = False           # written by insert (no index lookup), not upsert
     writer: str = "datasource"       # Spark's Hudi datasource, or Hudi's "java-client" (lakehouse/java_writer.py)
+    parser: str = "spark"            # or "jvm": parsed from the raw records by the Java writer's parser
     partitions: list[dict] = field(default_factory=list)   # the partitions (e.g. symbol, dt) the batch wrote
 
 
@@ -162,8 +163,18 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
     # with nothing new the batch is empty, but some table's checkpoint must move (a table created later);
     # without the quarantine, other streams' records are not even parsed (their tables move on their own)
     keep = parse.key_prefilter(set(names)) if QUARANTINE.name not in names else None
-    kafka = read_batch(spark, bootstrap, pattern, p, driver_reader,
-                       parse.key_keep(set(names)) if keep is not None else None)
+    keep_key = parse.key_keep(set(names)) if keep is not None else None
+    records = None
+    if java_writers is not None and driver_reader is not None and keep_key is not None:
+        staged = _stage_records(spark, bucket, p, states, names, driver_reader, keep_key, java_writers)
+        if isinstance(staged, tuple):   # parsed and staged in the JVM: no Spark query at all
+            phases["read"], (results, jobs, java_jobs) = staged[0], staged[1:]
+            phases["prepare"] = time.monotonic() - t0 - sum(phases.values())
+            return _write(spark, bucket, p, jobs, java_jobs, java_writers, results, [], run_id, write_threads,
+                          parallelism, async_clustering, t0, phases, None)
+        records = staged
+    kafka = (records_frame(spark, records) if records is not None
+             else read_batch(spark, bootstrap, pattern, p, driver_reader, keep_key))
     if keep is not None:
         kafka = kafka.where(keep)
     # Only Java-written tables (the fast loop): their rows are collected once, by the writer, so the batch is
@@ -223,6 +234,46 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
                                                   states[QUARANTINE.name])))
 
     phases["prepare"] = time.monotonic() - t0 - sum(phases.values())   # parse, dedup checks, summaries
+    return _write(spark, bucket, p, jobs, java_jobs, java_writers, results, cached, run_id, write_threads,
+                  parallelism, async_clustering, t0, phases, n_read)
+
+
+def _stage_records(spark: SparkSession, bucket: str, p: off.Plan, states: dict[str, dict[str, str] | None],
+                   names: tuple[str, ...], reader: DriverKafkaReader, keep: Callable[[bytes | None], bool],
+                   java_writers: JavaWriters
+                   ) -> tuple[float, dict[str, TableResult], list[tuple[TableDef, dedup.WritePlan]],
+                              dict[str, DenseIdWriter]] | list[Record] | None:
+    """The fast path of a cycle of tables whose Java writers parse raw records (trades): read the batch in
+    the driver and stage it in the JVM. Returns (read seconds, results, jobs, writers) when staged; the
+    records read, when the JVM parser left one of them to Spark; None when the path does not apply (a
+    batch too large for the driver, a table behind the others, no writer yet)."""
+    writers = {n: java_writers.get(BRONZE_TABLES[n], bronze_path(bucket, n)) for n in names}
+    if not all(w is not None and w.parses_records for w in writers.values()) or len(names) != 1 or any(
+            parse.offset_filter(p.table_from[n], p.start) is not None for n in names):
+        return None
+    started = time.monotonic()
+    records = reader.read_records(p, keep)
+    if records is None:
+        return None
+    read_s = time.monotonic() - started
+    (name, java), = writers.items()
+    t = BRONZE_TABLES[name]
+    ranges = dedup.committed_ranges(spark, java.path, t, states[name])
+    staged = java.stage_records(records, ranges)
+    if isinstance(staged, str):
+        log.info("bronze %s: %s; this batch is parsed by Spark", name, staged)
+        return records
+    res, w = _java_result(t, staged, ranges, None)
+    res.parser = "jvm"
+    return read_s, {name: res}, [(t, w)], {name: java}
+
+
+def _write(spark: SparkSession, bucket: str, p: off.Plan, jobs: list[tuple[TableDef, dedup.WritePlan]],
+           java_jobs: dict[str, DenseIdWriter], java_writers: JavaWriters | None, results: dict[str, TableResult],
+           cached: list[DataFrame], run_id: str | None, write_threads: int, parallelism: int,
+           async_clustering: tuple[str, ...], t0: float, phases: dict[str, float], n_read: int | None
+           ) -> RunResult:
+    """Commit every planned table that has rows or a moved checkpoint (each its own Hudi commit)."""
 
     def write(job: tuple[TableDef, dedup.WritePlan]) -> None:
         t, w = job
@@ -258,7 +309,11 @@ def _stage_java(spark: SparkSession, java: DenseIdWriter, t: TableDef, good: Dat
     """The batch collected into ``java``'s JVM writer without the ids the table holds, its summary, and
     the id ranges its commit will carry."""
     ranges = dedup.committed_ranges(spark, java.path, t, state)
-    staged = java.stage(good, ranges)
+    return _java_result(t, java.stage(good, ranges), ranges, good)
+
+
+def _java_result(t: TableDef, staged: Staged, ranges: ids.Ranges, good: DataFrame | None
+                 ) -> tuple[TableResult, dedup.WritePlan]:
     if staged.dropped:
         log.warning("bronze %s: %d row(s) with ids already committed dropped (replay or duplicate)", t.name,
                     staged.dropped)

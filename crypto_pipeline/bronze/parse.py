@@ -54,8 +54,14 @@ def _dec(c: Column) -> Column:
     return c.cast(DEC)
 
 
+# the calendar's years 1..9999 in epoch ms: beyond them Spark's timestamp_millis overflows a long and *throws*,
+# failing the whole batch (a forged record would stop the writer), so such a time makes no date at all
+MIN_TIME_MS, MAX_TIME_MS = -62_135_596_800_000, 253_402_300_799_999
+
+
 def _dt(ms: Column) -> Column:
-    return F.date_format(F.timestamp_millis(ms), "yyyy-MM-dd")
+    """The UTC-session day of ``ms``; null when ``ms`` is null or outside :data:`MIN_TIME_MS`..:data:`MAX_TIME_MS`."""
+    return F.when(ms.between(MIN_TIME_MS, MAX_TIME_MS), F.date_format(F.timestamp_millis(ms), "yyyy-MM-dd"))
 
 
 def _first(pairs: list[tuple[Column, str]]) -> Column:
@@ -178,7 +184,8 @@ def stream_rows(env_df: DataFrame, table: TableDef) -> DataFrame:
     names = _names(cols)
     out = df.select(*[c for c in df.columns if c not in names], *cols).withColumn("dt", _dt(dt_ms))
     out = out.withColumn("_reason", F.when(F.col("_p").isNull(), F.lit("unparsable_payload")).otherwise(_first(rules)))
-    out = out.withColumn("_reason", F.when(F.col("_reason").isNull() & F.col("dt").isNull(), F.lit("missing_field:time")).otherwise(F.col("_reason")))
+    no_day = F.when(dt_ms.isNull(), F.lit("missing_field:time")).otherwise(F.lit("out_of_range:time"))
+    out = out.withColumn("_reason", F.when(F.col("_reason").isNull() & F.col("dt").isNull(), no_day).otherwise(F.col("_reason")))
     out = out.withColumn("quality_score", F.greatest(F.lit(0.0), quality).cast("double"))
     return out.select(*table.schema.fieldNames(), "_reason", "kafka_timestamp_ms", "message_key", "event_type", "raw_value")
 

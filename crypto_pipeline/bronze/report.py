@@ -89,6 +89,7 @@ class _TableWindow:
     commits: int = 0
     duplicates_dropped: int = 0
     upserts: int = 0          # commits that needed Hudi's index lookup (the rest were plain inserts)
+    jvm_parsed: int = 0       # commits whose rows the Java writer parsed from the raw records (no Spark query)
     write_s_max: float = 0.0
     freshness_ms: list[int] = field(default_factory=list)
     last_checkpoint: off.Offsets | None = None
@@ -144,6 +145,7 @@ class Reporter:
                 w.rows += t.rows
                 w.duplicates_dropped += t.duplicates_dropped
                 w.upserts += not t.inserted
+                w.jvm_parsed += t.parser == "jvm"
                 w.write_s_max = max(w.write_s_max, t.write_s)
                 w.last_checkpoint = res.plan.table_checkpoint[name]
             if name in fresh:
@@ -174,6 +176,7 @@ class Reporter:
                 meta["freshness_at_commit_max_ms"] = max(w.freshness_ms)
             if BRONZE_TABLES[name].dense_id:
                 meta["duplicates_dropped"] = w.duplicates_dropped
+                meta["commits_parsed_in_jvm"] = w.jvm_parsed
             if w.last_checkpoint is not None:
                 meta["kafka_checkpoint"] = off.encode(w.last_checkpoint)
             self.events.materialization(BRONZE_TABLES[name].asset_name, meta)
@@ -183,7 +186,9 @@ class Reporter:
             + (f" [{self.fast_max_phases}]" if self.fast_s else "") + ", slow "
             + (", ".join(self.slow) or "none")
             + ("; clustered " + ", ".join(self.clustering) if self.clustering else "") + "; rows "
-            + ", ".join(f"{n}={w.rows}" for n, w in self.window.items() if w.rows))
+            + ", ".join(f"{n}={w.rows}" for n, w in self.window.items() if w.rows)
+            + "".join(f"; {n} commits parsed in the JVM {w.jvm_parsed}/{w.commits}"
+                      for n, w in self.window.items() if w.jvm_parsed))
         log.info(self.last_line)
         self.window, self.cycles, self.fast_s, self.slow, self.clustering = {}, 0, [], [], []
         self.opened = time.monotonic()

@@ -24,6 +24,8 @@ from shared.kafka_connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 KeyFilter = Callable[[bytes | None], bool]  # Kafka key -> keep the record
+# a record read in the driver: key, value, topic, partition, offset, timestamp (ms), timestamp type
+Record = tuple[bytes | None, bytes | None, str, int, int, int, int]
 DRIVER_READ_MAX = 100_000  # records; a larger batch (a catch-up) is read by Spark
 
 # the driver path builds this and converts the timestamp like Spark's Kafka source does
@@ -88,6 +90,11 @@ class DriverKafkaReader:
     def read(self, spark: SparkSession, plan: Plan, keep: KeyFilter | None = None) -> DataFrame | None:
         """The planned records (those whose key ``keep`` accepts) as a DataFrame, or None when the batch is
         too large for the driver (or did not arrive in ``timeout_s``); the caller then reads it with Spark."""
+        rows = self.read_records(plan, keep)
+        return None if rows is None else records_frame(spark, rows)
+
+    def read_records(self, plan: Plan, keep: KeyFilter | None = None) -> list[Record] | None:
+        """:meth:`read` without Spark: the records as tuples in :data:`_DRIVER_SCHEMA`'s column order."""
         from confluent_kafka import TopicPartition
 
         if plan.total > self.max_records:
@@ -95,7 +102,7 @@ class DriverKafkaReader:
         ranges = [(t, p, start, end) for t, p, start, end in plan.ranges() if end > start]
         todo = {(t, p): end for t, p, _, end in ranges}
         self._consumer.assign([TopicPartition(t, p, start) for t, p, start, _ in ranges])
-        rows: list[tuple] = []
+        rows: list[Record] = []
         deadline = time.monotonic() + self.timeout_s
         try:
             while todo:
@@ -115,7 +122,12 @@ class DriverKafkaReader:
                         del todo[(tp.topic, tp.partition)]
         finally:
             self._consumer.unassign()
-        return _to_kafka_columns(spark.createDataFrame(rows, _DRIVER_SCHEMA))
+        return rows
+
+
+def records_frame(spark: SparkSession, records: list[Record]) -> DataFrame:
+    """Records the driver read (:meth:`DriverKafkaReader.read_records`) as Spark's Kafka source's columns."""
+    return _to_kafka_columns(spark.createDataFrame(records, _DRIVER_SCHEMA))
 
 
 def read_batch(spark: SparkSession, bootstrap: KafkaTarget, pattern: str, plan: Plan,

@@ -113,3 +113,16 @@ def test_key_prefilter_skips_only_streams_of_tables_not_written(spark):
         keep = key_keep(tables)
         assert sorted(str(k) for k in keys if keep(k.encode() if k else None)) == kept(tables)
     assert key_keep({"trades", "agg_trades", "klines", "tickers", "depth", "book_ticker"}) is None
+
+
+def test_times_outside_the_calendar_are_quarantined_not_fatal(spark):
+    """A forged record's time so large that Spark's millisecond-to-timestamp conversion overflows a long (which
+    throws, failing the whole batch: a poison pill for the writer) is quarantined like any other bad time."""
+    values = [env("btcusdt@trade", trade(1, T=2**62)), env("btcusdt@trade", trade(2, T=-(2**62))),
+              env("btcusdt@aggTrade", {"e": "aggTrade", "E": 2**62, "s": "BTCUSDT", "a": 1, "p": "1.0", "q": "1.0",
+                                       "f": 1, "l": 1, "T": 2**62, "m": True}),
+              env("btcusdt@trade", trade(3))]
+    valid, q = run(spark, values)
+    assert [r.trade_id for r in valid["trades"]] == [3]
+    assert {r.kafka_offset: r.reason for r in q} == {0: "trades:out_of_range:time", 1: "trades:out_of_range:time",
+                                                     2: "agg_trades:out_of_range:time"}

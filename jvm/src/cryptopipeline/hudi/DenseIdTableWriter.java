@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import cryptopipeline.bronze.TradeRecordParser;
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -11,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.function.Function;
 import org.apache.avro.Conversions;
 import org.apache.avro.LogicalTypes;
 import org.apache.avro.Schema;
@@ -95,6 +97,32 @@ public final class DenseIdTableWriter implements AutoCloseable {
    *     min/max of the time column, the max ingest_time_ms and the partitions written
    */
   public String stage(Dataset<Row> rows, String committedJson) throws Exception {
+    List<GenericData.Record> records = new ArrayList<>();
+    for (Row row : rows.collectAsList()) {
+      records.add(toAvro(row::getAs));
+    }
+    return stage(records, committedJson);
+  }
+
+  /**
+   * As {@link #stage(Dataset, String)}, for raw Kafka records ({@link TradeRecordParser#parse}'s frame)
+   * parsed here without Spark. When the parser leaves a record to Spark nothing is staged and the JSON
+   * holds only {@code fallback}: the reason, naming the record.
+   */
+  public String stageRecords(TradeRecordParser parser, byte[] frame, String committedJson) throws Exception {
+    TradeRecordParser.Result parsed = parser.parse(frame);
+    if (parsed.fallback != null) {
+      staged = new ArrayList<>();
+      return json.createObjectNode().put("fallback", parsed.fallback).toString();
+    }
+    List<GenericData.Record> records = new ArrayList<>(parsed.rows.size());
+    for (Map<String, Object> row : parsed.rows) {
+      records.add(toAvro(row::get));
+    }
+    return stage(records, committedJson);
+  }
+
+  private String stage(List<GenericData.Record> records, String committedJson) throws Exception {
     JsonNode committed = json.readTree(committedJson);
     Map<HoodieKey, GenericData.Record> kept = new LinkedHashMap<>();
     Map<String, TreeSet<Long>> ids = new TreeMap<>();
@@ -103,8 +131,7 @@ public final class DenseIdTableWriter implements AutoCloseable {
     Long minTime = null;
     Long maxTime = null;
     Long maxIngest = null;
-    for (Row row : rows.collectAsList()) {
-      GenericData.Record r = toAvro(row);
+    for (GenericData.Record r : records) {
       String symbol = String.valueOf(r.get("symbol"));
       long id = ((Number) r.get(idColumn)).longValue();
       if (holds(committed.get(symbol), id)) {
@@ -208,10 +235,10 @@ public final class DenseIdTableWriter implements AutoCloseable {
     return v == null ? null : ((Number) v).longValue();
   }
 
-  private GenericData.Record toAvro(Row row) {
+  private GenericData.Record toAvro(Function<String, Object> column) {
     GenericData.Record r = new GenericData.Record(schema);
     for (Schema.Field f : schema.getFields()) {
-      Object v = row.getAs(f.name());
+      Object v = column.apply(f.name());
       if (v != null) {
         r.put(f.pos(), value(nonNull(f.schema()), v, f.name()));
       }
