@@ -296,7 +296,8 @@ def build_specs(layout: Layout, settings: StackSettings, creds: Credentials) -> 
 # changes the program's config, so deploy restarts the writer with it)
 BRONZE_WRITER_TUNING = ("BRONZE_TOPIC_PATTERN", "BRONZE_WRITER_DRIVER_MEMORY", "BRONZE_FAST_INTERVAL_S",
                         "BRONZE_FULL_EVERY_S", "BRONZE_CLUSTER_EVERY_S", "BRONZE_CHECK_EVERY_S",
-                        "BRONZE_REPORT_EVERY_S", "BRONZE_RETRY_FOR_S", "BRONZE_ACCEPT_DATA_LOSS", "BRONZE_JAVA_CLIENT")
+                        "BRONZE_REPORT_EVERY_S", "BRONZE_RETRY_FOR_S", "BRONZE_ACCEPT_DATA_LOSS", "BRONZE_JAVA_CLIENT",
+                        "BRONZE_JVM_PARSE")
 
 
 def bronze_writer_env(settings: StackSettings, creds: Credentials, layout: Layout) -> dict[str, str]:

@@ -49,6 +49,7 @@ class LoopSettings:
     write_threads: int = 2
     driver_read_max: int = DRIVER_READ_MAX  # batches up to this many records: a consumer in the driver reads them
     java_client: bool = True              # the fast loop's dense-id tables: Hudi's Java write client, not the datasource
+    jvm_parse: bool = True                # with the Java client: trades parsed in the JVM from the raw records
 
     def __post_init__(self) -> None:
         unknown = set(self.fast_tables) - set(BRONZE_TABLES)
@@ -175,7 +176,7 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
         on_cycle(c)
 
     spark.sparkContext.setLocalProperty("spark.scheduler.pool", "bronze_fast")
-    java = JavaWriters(spark, settings.fast_tables) if settings.java_client else None
+    java = JavaWriters(spark, settings.fast_tables, parse_records=settings.jvm_parse) if settings.java_client else None
     worker = threading.Thread(target=slow, name="bronze-slow-loop", daemon=True)
     worker.start()
     try:

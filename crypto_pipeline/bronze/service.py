@@ -110,7 +110,8 @@ class WriterConfig:
                                 full_every_s=num("BRONZE_FULL_EVERY_S", "120"),
                                 cluster_every_s=num("BRONZE_CLUSTER_EVERY_S", "600"),
                                 max_per_partition=num("BRONZE_MAX_OFFSETS_PER_PARTITION", "50000", int),
-                                accept_data_loss=accept, java_client=_flag("BRONZE_JAVA_CLIENT", get("BRONZE_JAVA_CLIENT", "true")))
+                                accept_data_loss=accept, java_client=_flag("BRONZE_JAVA_CLIENT", get("BRONZE_JAVA_CLIENT", "true")),
+                                jvm_parse=_flag("BRONZE_JVM_PARSE", get("BRONZE_JVM_PARSE", "true")))
         except ValueError as e:
             raise ValueError(f"bronze-writer: {e}") from None
         try:

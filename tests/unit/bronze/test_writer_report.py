@@ -98,12 +98,15 @@ def test_settings_name_the_bad_variable():
     cfg = WriterConfig.from_env(base)
     assert cfg.loop.fast_interval_s == 5 and cfg.health_port == 9110 and not cfg.accept_data_loss
     assert cfg.loop.java_client and not WriterConfig.from_env({**base, "BRONZE_JAVA_CLIENT": "false"}).loop.java_client
+    assert cfg.loop.jvm_parse and not WriterConfig.from_env({**base, "BRONZE_JVM_PARSE": "false"}).loop.jvm_parse
     with pytest.raises(ValueError, match="BRONZE_FAST_INTERVAL_S='soon'"):
         WriterConfig.from_env({**base, "BRONZE_FAST_INTERVAL_S": "soon"})
     with pytest.raises(ValueError, match="BRONZE_ACCEPT_DATA_LOSS='maybe': expected true/false"):
         WriterConfig.from_env({**base, "BRONZE_ACCEPT_DATA_LOSS": "maybe"})
     with pytest.raises(ValueError, match="BRONZE_JAVA_CLIENT='java'"):
         WriterConfig.from_env({**base, "BRONZE_JAVA_CLIENT": "java"})
+    with pytest.raises(ValueError, match="BRONZE_JVM_PARSE='yes please'"):
+        WriterConfig.from_env({**base, "BRONZE_JVM_PARSE": "yes please"})
     with pytest.raises(KeyError, match="DAGSTER_URL"):
         WriterConfig.from_env({k: v for k, v in base.items() if k != "DAGSTER_URL"})
 
