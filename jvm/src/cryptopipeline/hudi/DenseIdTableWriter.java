@@ -41,10 +41,11 @@ import org.apache.spark.sql.Row;
  *
  * <p>Why not Spark's Hudi datasource: a datasource commit runs about a dozen Spark jobs (small-file
  * listing, workload profile, write, commit), which cost more CPU than the few hundred rows of a
- * stream cycle. The rows still come from Spark (the pipeline's one parser), collected once; the
- * write, the commit and the bronze state in the commit's metadata are plain JVM calls here.
+ * stream cycle. The rows come from Spark (the pipeline's authority on bad input), collected once, or
+ * from {@link TradeRecordParser} for clean trade batches; the write, the commit and the bronze state in
+ * the commit's metadata are plain JVM calls here.
  *
- * <p>Used in two steps per cycle: {@link #stage} collects the rows, drops the ids the table already
+ * <p>Used in two steps per cycle: {@link #stage} (or {@link #stageRecords}) collects the rows, drops the ids the table already
  * holds and the duplicates inside the batch, and returns what the caller needs to build the commit's
  * metadata; {@link #commit} writes the staged rows and commits them with that metadata in one instant.
  * The caller runs {@link #maintain} (clean, archive) every so many commits: Hudi would otherwise run
