@@ -144,7 +144,13 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
                             name, settings.cluster_every_s)
         return tuple(out)
 
-    def pace(t0: float, interval: float) -> None:
+    def pace(t0: float, interval: float, c: Cycle | None) -> None:
+        # a cycle cut short by its cap (max_per_partition, the driver's read size) left records behind: the
+        # next one starts now, or a loop behind by more than a cap per interval would never catch up
+        if c is not None and c.result.plan.left:
+            log.info("bronze %s cycle read to its cap, %d records left in Kafka: the next cycle starts now",
+                     "slow" if c.full else "fast", c.result.plan.left)
+            return
         while not stopping() and time.monotonic() - t0 < interval:
             stop.wait(min(0.5, max(0.0, interval - (time.monotonic() - t0))))
 
@@ -162,7 +168,7 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
                     done.put(c)
                     if after_slow is not None and not stopping():
                         after_slow()
-                    pace(t0, settings.full_every_s)
+                    pace(t0, settings.full_every_s, c)
         except BaseException as e:  # noqa: BLE001 - handed to the fast loop, which raises it
             failed.append(e)
             stop.set()
@@ -183,8 +189,10 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
         with reader() as kafka, (closing(java) if java is not None else nullcontext()):
             while not stopping():
                 t0 = time.monotonic()
+                c = None
                 try:
-                    report(cycle(settings.fast_tables, False, kafka, java))
+                    c = cycle(settings.fast_tables, False, kafka, java)
+                    report(c)
                 except Exception as e:  # noqa: BLE001 - nothing was committed: the next cycle reads the same offsets
                     if not is_write_conflict(e):
                         raise
@@ -192,7 +200,7 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
                     log.warning("bronze fast cycle lost a race with clustering (%s); retrying", type(e).__name__)
                 while not done.empty():
                     report(done.get())
-                pace(t0, settings.fast_interval_s)
+                pace(t0, settings.fast_interval_s, c)
     finally:
         stop.set()
         worker.join(timeout=300)  # the slow loop ends after its current cycle (a cycle is all-or-nothing per table)

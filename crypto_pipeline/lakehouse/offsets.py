@@ -47,6 +47,7 @@ class Plan:
     table_checkpoint: dict[str, Offsets]              # per table, what its commit records
     lost: list[dict] = field(default_factory=list)    # acknowledged loss (accept_data_loss)
     previous: dict[str, Offsets] = field(default_factory=dict)  # checkpoints before this run
+    left: int = 0                                     # records past ``end`` already in Kafka (a capped run)
 
     def changed(self, table: str) -> bool:
         return self.table_checkpoint[table] != self.previous.get(table)
@@ -101,7 +102,8 @@ def plan_run(watermarks: Watermarks, checkpoints: dict[str, Offsets], max_per_pa
             for p, e in ps.items():
                 new.setdefault(t, {})[p] = max(frm[t][p], e)
         table_ckpt[table] = new
-    return Plan(start, end, table_from, table_ckpt, lost, dict(checkpoints))
+    left = sum(high - end[t][p] for t, parts in watermarks.items() for p, (_, high) in parts.items())
+    return Plan(start, end, table_from, table_ckpt, lost, dict(checkpoints), left)
 
 
 def _cap_total(start: Offsets, end: Offsets, max_total: int) -> Offsets:

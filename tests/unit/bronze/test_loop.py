@@ -1,4 +1,6 @@
 """The continuous bronze loop's cycle plan (run_bronze and Spark faked)."""
+import time
+
 import pytest
 
 from crypto_pipeline.bronze import loop as stream
@@ -97,3 +99,23 @@ def test_slow_loop_clusters_the_fast_tables_and_a_real_failure_stops_the_stream(
     monkeypatch.setattr(stream, "cluster_table", broken)
     with pytest.raises(RuntimeError, match="S3 down"):
         run_loop(FakeSpark(), "b", "k", "p", lambda: {}, settings, lambda: False, lambda c: None)
+
+
+def test_a_loop_behind_by_more_than_its_cap_runs_its_next_cycle_at_once(monkeypatch):
+    seen, slow_runs = [], []
+    ok = _fake_run_bronze([])
+
+    def capped(*a, **kw):
+        res = ok(*a, **kw)
+        if "quarantine" in kw["tables"]:
+            slow_runs.append(1)
+            if len(slow_runs) <= 3:
+                res.plan.left = 5000    # read to max_per_partition: more is waiting in Kafka
+        return res
+
+    monkeypatch.setattr(stream, "run_bronze", capped)
+    deadline = time.monotonic() + 5
+    settings = LoopSettings(fast_interval_s=0.01, full_every_s=60, driver_read_max=0)
+    run_loop(FakeSpark(), "b", "k", "p", lambda: {}, settings,
+             lambda: sum(c.full for c in seen) >= 4 or time.monotonic() > deadline, seen.append)
+    assert sum(c.full for c in seen) == 4    # three capped cycles back to back, then one more (caught up)

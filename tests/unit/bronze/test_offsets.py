@@ -63,3 +63,11 @@ def test_a_total_cap_cuts_every_partition_in_proportion_and_keeps_each_moving():
     assert off.plan_run(wm, {"trades": {}}, max_total=5000).end == {"a": {0: 1000, 1: 10}, "b": {0: 1}, "c": {0: 0}}
     with pytest.raises(ValueError, match="max_total must be >= 1"):
         off.plan_run(wm, {"trades": {}}, max_total=0)
+
+
+def test_a_capped_plan_counts_the_records_it_left_in_kafka():
+    wm = {"a": {0: (0, 1000), 1: (0, 10)}, "b": {0: (0, 0)}}
+    assert off.plan_run(wm, {"t": {}}, max_per_partition=100).left == 900      # a[0]: 100 read, 900 left
+    assert off.plan_run(wm, {"t": {}}, max_total=101).left == 1010 - 101
+    assert off.plan_run(wm, {"t": {}}).left == 0
+    assert off.plan_run(wm, {"t": {"a": {0: 950}}}, max_per_partition=100).left == 0   # a[0] resumes at 950
