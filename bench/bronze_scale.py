@@ -15,8 +15,9 @@ straight to their raw topics: at 100 symbols the simulator would need a core of 
 streaming service with ``ACTIVE_SYMBOLS`` set to N symbols (the file's, then made-up ``S<i>USDT`` ones). Either way the Dagster daemon, the serving-ticker and
 the dashboard are stopped, so the writer is measured beside its feed alone and not beside silver/gold runs
 over N symbols. After ``--warmup`` the window starts. Lag of a table = the raw topics' end offsets minus the
-Kafka checkpoint of its newest commit (the slow tables commit every 120 s, so theirs saw-tooths up to two
-minutes of messages). The stack is stopped and deleted after each point. Asserts nothing."""
+Kafka checkpoint of its newest commit, sampled every 30 s (the slow tables commit every ~120 s, so theirs
+saw-tooths up to two minutes of messages: their lowest samples in each half of the window say whether the
+slow loop keeps up; agg_trades' freshness says it too). The stack is stopped and deleted after each point. Asserts nothing."""
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,8 @@ from shared.settings import PORT_ENV_VARS  # noqa: E402
 
 # the services a writer-only measurement stops: they do not feed the writer
 NOT_FEEDING = ("dagster-daemon", "serving-ticker", "dashboard")
+SAMPLE_S = 30.0          # lag samples: a slow cycle commits every ~120 s, so about four samples a cycle
+SLOW_PROBE = "book_ticker"   # a slow-loop table (~55 % of the messages) whose lag stands for the slow loop's
 FILE_GROUP = re.compile(r"^([0-9a-f-]{36}-\d+)_.*\.parquet$")
 
 
@@ -75,6 +78,18 @@ def lags(spark, bucket: str, env: dict) -> dict[str, int]:
         out[name] = sum(hi - max(lo, done.get(t, {}).get(p, lo)) for t, parts in marks.items()
                         for p, (lo, hi) in parts.items())
     return out
+
+
+def slow_troughs(samples: list[tuple[float, dict[str, int]]]) -> tuple[int | None, int | None]:
+    """The slow probe table's lowest lag in the first and in the second half of the window. A slow table's
+    lag saw-tooths (it commits every ~120 s), so its lowest samples, just after a commit, say whether it
+    keeps up: a second-half trough no higher than the first."""
+    if not samples:
+        return None, None
+    half = samples[-1][0] / 2
+    first = [s[SLOW_PROBE] for t, s in samples if t <= half]
+    second = [s[SLOW_PROBE] for t, s in samples if t > half]
+    return (min(first) if first else None), (min(second) if second else None)
 
 
 def files_per_partition(client, bucket: str, day: str) -> tuple[float, int, float]:
@@ -154,12 +169,14 @@ def point(n: int, a: argparse.Namespace) -> dict:
         lag0 = lags(spark, bucket, env)
         f0 = tree_cpu(psutil.Process(feeder.pid)) if feeder is not None else 0.0
         c0, m0, b0, t0 = tree_cpu(proc), raw_end_total(env), machine_busy_s(), time.monotonic()
+        samples: list[tuple[float, dict[str, int]]] = []
         while time.monotonic() - t0 < a.minutes * 60:
-            time.sleep(min(60.0, a.minutes * 60 - (time.monotonic() - t0)))
+            time.sleep(min(SAMPLE_S, a.minutes * 60 - (time.monotonic() - t0)))
             if not proc.is_running():
                 sys.exit(f"[{n} symbols] the writer process ended during the measurement")
-            print(f"[{n} symbols] {time.monotonic() - t0:.0f} s: trades lag {lags(spark, bucket, env)['trades']}",
-                  flush=True)
+            samples.append((time.monotonic() - t0, lags(spark, bucket, env)))
+            print(f"[{n} symbols] {samples[-1][0]:.0f} s: lag trades {samples[-1][1]['trades']}, "
+                  f"{SLOW_PROBE} {samples[-1][1][SLOW_PROBE]}", flush=True)
         c1, m1, b1, wall = tree_cpu(proc), raw_end_total(env), machine_busy_s(), time.monotonic() - t0
         feed_cores = (tree_cpu(psutil.Process(feeder.pid)) - f0) / wall if feeder is not None else None
         lag1 = lags(spark, bucket, env)
@@ -167,19 +184,25 @@ def point(n: int, a: argparse.Namespace) -> dict:
         spark.stop()
         spark = None
         fresh = subprocess.run([sys.executable, "bench/bronze_freshness.py", "--minutes", f"{a.minutes:g}",
-                                "--tables", "trades"], cwd=ROOT, env=env, capture_output=True, text=True)
+                                "--tables", "trades,agg_trades"], cwd=ROOT, env=env, capture_output=True, text=True)
         line = next((ln for ln in fresh.stdout.splitlines() if ln.startswith("trades ")),
                     fresh.stdout[-300:] + fresh.stderr[-300:])
+        slow_line = next((ln for ln in fresh.stdout.splitlines() if ln.startswith("agg_trades ")), "agg_trades ?")
+        troughs = slow_troughs(samples)
         cols = line.split()
         r = {"n": n, "feed": a.feed if a.feed == "simulator" else f"kafka {a.msg_rate:g}/s/symbol",
              "feeder": feed_cores, "cpu": (c1 - c0) / wall, "msgs": m1 - m0, "wall": wall,
              "machine": (b1 - b0) / wall, "lag0": lag0, "lag1": lag1, "fpp": fpp,
-             "p50": cols[3] if len(cols) > 5 else "?", "p95": cols[4] if len(cols) > 5 else "?", "fresh": line}
+             "p50": cols[3] if len(cols) > 5 else "?", "p95": cols[4] if len(cols) > 5 else "?", "fresh": line,
+             "troughs": troughs}
         print(f"[{n} symbols] writer {r['cpu']:.2f} cores, machine {r['machine']:.2f} cores "
               f"(feeder {feed_cores if feed_cores is not None else float('nan'):.2f}), {r['msgs'] / wall:.0f} msg/s, "
               f"{r['msgs'] / max(c1 - c0, 1e-9):.0f} msg/CPU-s\n  lag start {lag0}\n  lag end   {lag1}\n"
               f"  trades files per partition today: mean {fpp[0]:.1f}, max {fpp[1]}, file groups {fpp[2]:.1f}\n"
-              f"  freshness (table commits rows p50 p95 p99 max): {line}", flush=True)
+              f"  {SLOW_PROBE} lag troughs (lowest sample) first / second half of the window: "
+              f"{troughs[0]} / {troughs[1]}\n"
+              f"  freshness (table commits rows p50 p95 p99 max): {line}\n"
+              f"                                                {slow_line}", flush=True)
         return r
     finally:
         if feeder is not None:
@@ -188,6 +211,11 @@ def point(n: int, a: argparse.Namespace) -> dict:
         if spark is not None:
             spark.stop()
         subprocess.run([".venv/bin/python", "-m", "infra.stop"], cwd=ROOT, env=env, capture_output=True)
+        if a.keep_log:
+            kept = Path(a.keep_log) / f"bronze-writer-{n}-symbols.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(var / "log" / "bronze-writer.log", kept)
+            print(f"[{n} symbols] writer log kept: {kept}", flush=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -200,17 +228,19 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=20.0, help="simulator feed: trades/s per symbol (SIMULATOR_RATE)")
     ap.add_argument("--minutes", type=float, default=5.0, help="measured window per point")
     ap.add_argument("--warmup", type=float, default=180.0, help="seconds after deploy before the window (JVM, catch-up)")
+    ap.add_argument("--keep-log", metavar="DIR", help="copy each point's bronze-writer log here before the stack is deleted")
     a = ap.parse_args()
     rows = [point(int(n), a) for n in a.symbols.split(",")]
     print("\n| symbols | feed | msg/s | writer cores | CPU-s per 1k msg | msg/CPU-s | machine cores | "
-          "trades lag start → end | max table lag end | trades freshness p50 / p95 (s) | trades files per partition-day (mean/max, file groups) |")
+          "trades lag start → end | slow-table lag troughs 1st / 2nd half | trades freshness p50 / p95 (s) | "
+          "trades files per partition-day (mean/max, file groups) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rate = r["msgs"] / r["wall"]
         cpu_s = r["cpu"] * r["wall"]
         print(f"| {r['n']} | {r['feed']} | {rate:.0f} | {r['cpu']:.2f} | {1000 * cpu_s / max(r['msgs'], 1):.2f} | "
               f"{r['msgs'] / max(cpu_s, 1e-9):.0f} | {r['machine']:.2f} | {r['lag0']['trades']} → {r['lag1']['trades']} | "
-              f"{max(r['lag1'].values())} | {r['p50']} / {r['p95']} | {r['fpp'][0]:.1f} / {r['fpp'][1]}, {r['fpp'][2]:.1f} |")
+              f"{r['troughs'][0]} / {r['troughs'][1]} | {r['p50']} / {r['p95']} | {r['fpp'][0]:.1f} / {r['fpp'][1]}, {r['fpp'][2]:.1f} |")
 
 
 if __name__ == "__main__":

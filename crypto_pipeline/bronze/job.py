@@ -165,13 +165,15 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
     keep = parse.key_prefilter(set(names)) if QUARANTINE.name not in names else None
     keep_key = parse.key_keep(set(names)) if keep is not None else None
     records = None
-    if java_writers is not None and driver_reader is not None and keep_key is not None:
-        staged = _stage_records(spark, bucket, p, states, names, driver_reader, keep_key, java_writers)
-        if isinstance(staged, tuple):   # parsed and staged in the JVM: no Spark query at all
-            phases["read"], (results, jobs, java_jobs) = staged[0], staged[1:]
+    if java_writers is not None and driver_reader is not None and keep_key is not None and len(names) == 1:
+        staged = _stage_records(spark, bucket, p, states, names[0], driver_reader, keep_key, java_writers)
+        if isinstance(staged, JvmBatch):   # parsed and staged in the JVM: no Spark query at all
+            t = BRONZE_TABLES[names[0]]
+            phases["read"] = staged.read_s
             phases["prepare"] = time.monotonic() - t0 - sum(phases.values())
-            return _write(spark, bucket, p, jobs, java_jobs, java_writers, results, [], run_id, write_threads,
-                          parallelism, async_clustering, t0, phases, None)
+            return _write(spark, bucket, p, [(t, staged.plan)], {t.name: staged.writer}, java_writers,
+                          {t.name: staged.result}, [], run_id, write_threads, parallelism, async_clustering, t0,
+                          phases, None)
         records = staged
     kafka = (records_frame(spark, records) if records is not None
              else read_batch(spark, bootstrap, pattern, p, driver_reader, keep_key))
@@ -238,25 +240,31 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
                   parallelism, async_clustering, t0, phases, n_read)
 
 
+@dataclass
+class JvmBatch:
+    """A cycle's one table parsed from the raw records and staged in its Java writer."""
+
+    read_s: float
+    result: TableResult
+    plan: dedup.WritePlan
+    writer: DenseIdWriter
+
+
 def _stage_records(spark: SparkSession, bucket: str, p: off.Plan, states: dict[str, dict[str, str] | None],
-                   names: tuple[str, ...], reader: DriverKafkaReader, keep: Callable[[bytes | None], bool],
-                   java_writers: JavaWriters
-                   ) -> tuple[float, dict[str, TableResult], list[tuple[TableDef, dedup.WritePlan]],
-                              dict[str, DenseIdWriter]] | list[Record] | None:
-    """The fast path of a cycle of tables whose Java writers parse raw records (trades): read the batch in
-    the driver and stage it in the JVM. Returns (read seconds, results, jobs, writers) when staged; the
-    records read, when the JVM parser left one of them to Spark; None when the path does not apply (a
-    batch too large for the driver, a table behind the others, no writer yet)."""
-    writers = {n: java_writers.get(BRONZE_TABLES[n], bronze_path(bucket, n)) for n in names}
-    if not all(w is not None and w.parses_records for w in writers.values()) or len(names) != 1 or any(
-            parse.offset_filter(p.table_from[n], p.start) is not None for n in names):
+                   name: str, reader: DriverKafkaReader, keep: Callable[[bytes | None], bool],
+                   java_writers: JavaWriters) -> JvmBatch | list[Record] | None:
+    """The fast path of a cycle of one table whose Java writer parses raw records (trades): read the batch
+    in the driver and stage it in the JVM. Returns the staged batch; the records read, when the JVM parser
+    left one of them to Spark; None when the path does not apply (a batch too large for the driver, the
+    table behind the read's start, no writer yet)."""
+    java = java_writers.get(BRONZE_TABLES[name], bronze_path(bucket, name))
+    if java is None or not java.parses_records or parse.offset_filter(p.table_from[name], p.start) is not None:
         return None
     started = time.monotonic()
     records = reader.read_records(p, keep)
     if records is None:
         return None
     read_s = time.monotonic() - started
-    (name, java), = writers.items()
     t = BRONZE_TABLES[name]
     ranges = dedup.committed_ranges(spark, java.path, t, states[name])
     staged = java.stage_records(records, ranges)
@@ -265,7 +273,7 @@ def _stage_records(spark: SparkSession, bucket: str, p: off.Plan, states: dict[s
         return records
     res, w = _java_result(t, staged, ranges, None)
     res.parser = "jvm"
-    return read_s, {name: res}, [(t, w)], {name: java}
+    return JvmBatch(read_s, res, w, java)
 
 
 def _write(spark: SparkSession, bucket: str, p: off.Plan, jobs: list[tuple[TableDef, dedup.WritePlan]],

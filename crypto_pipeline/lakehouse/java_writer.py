@@ -50,8 +50,7 @@ class Staged:
     partitions: list[dict] = field(default_factory=list)
 
     @classmethod
-    def from_json(cls, text: str) -> "Staged":
-        d = json.loads(text)
+    def from_dict(cls, d: dict) -> "Staged":
         return cls(d["rows"], d["dropped"], d["ids"], d.get("min_time_ms"), d.get("max_time_ms"),
                    d.get("max_ingest_ms"), d["partitions"])
 
@@ -86,11 +85,11 @@ class DenseIdWriter:
         if self._parser is None:
             raise ValueError(f"{self.table.name}: no JVM record parser (only {RECORD_PARSED_TABLES})")
         out = json.loads(self._j.stageRecords(self._parser, pack_records(records), json.dumps(_spans(committed))))
-        return out["fallback"] if "fallback" in out else Staged.from_json(json.dumps(out))
+        return out["fallback"] if "fallback" in out else Staged.from_dict(out)
 
     def stage(self, df: DataFrame, committed: ids.Ranges) -> Staged:
         """Collect ``df`` (the table's columns) into the JVM without the ids ``committed`` holds."""
-        return Staged.from_json(self._j.stage(df._jdf, json.dumps(_spans(committed))))
+        return Staged.from_dict(json.loads(self._j.stage(df._jdf, json.dumps(_spans(committed)))))
 
     def commit(self, metadata: dict[str, str]) -> str:
         """Write the staged rows and commit them with ``metadata`` (one instant); returns the instant.
