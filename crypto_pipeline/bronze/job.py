@@ -22,10 +22,11 @@ from pyspark.sql import functions as F
 
 from crypto_pipeline.bronze import dedup, parse
 from crypto_pipeline.lakehouse import id_ranges as ids
+from crypto_pipeline.lakehouse import key_marks as km
 from crypto_pipeline.lakehouse import offsets as off
-from crypto_pipeline.lakehouse.hudi import (ID_RANGES_KEY, append_rows, checkpoint_of, commit_metadata, hudi_options,
-                                            read_commit_state)
-from crypto_pipeline.lakehouse.java_writer import DenseIdWriter, JavaWriters, Staged
+from crypto_pipeline.lakehouse.hudi import (ID_RANGES_KEY, KEY_MARKS_KEY, append_rows, checkpoint_of, commit_metadata,
+                                            hudi_options, read_commit_state)
+from crypto_pipeline.lakehouse.java_writer import JavaTableWriter, JavaWriters, Staged
 from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader, KafkaTarget, Record, read_batch, records_frame
 from crypto_pipeline.lakehouse.tables import BRONZE_TABLES, QUARANTINE, STREAM_TABLES, TableDef, bronze_path
 from crypto_pipeline.lakehouse.writer_lock import TableLocks
@@ -194,7 +195,7 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
     # checkpoint) are written, its invalid rows (past the quarantine's checkpoint) join the quarantine.
     q_cond = parse.offset_filter(p.table_from[QUARANTINE.name], p.start) if QUARANTINE.name in names else None
     jobs: list[tuple[TableDef, dedup.WritePlan]] = []
-    java_jobs: dict[str, DenseIdWriter] = {}
+    java_jobs: dict[str, JavaTableWriter] = {}
     cached: list[DataFrame] = [] if direct else [env]
     results: dict[str, TableResult] = {}
     bad_parts: list[DataFrame] = []
@@ -210,10 +211,13 @@ def _run_locked(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, patter
             cond = parse.offset_filter(p.table_from[t.name], p.start)
             good = parse.valid(rows if cond is None else rows.where(cond), t)
             java = java_writers.get(t, bronze_path(bucket, t.name)) if java_writers is not None else None
-            if java is not None:
-                results[t.name], w = _stage_java(spark, java, t, good, states[t.name])
+            staged = _stage_java(spark, java, t, good, states[t.name]) if java is not None else None
+            if staged is not None:
+                results[t.name], w = staged
                 java_jobs[t.name] = java
             else:
+                if java is not None:   # its batch goes to the datasource: the next cycle opens a fresh client
+                    java_writers.discard(t.name)
                 w = dedup.plan_write(spark, bronze_path(bucket, t.name), t, good, states[t.name])
                 results[t.name] = _summary(w.df, t.time_column, t.partition)
                 results[t.name].batch = w.df
@@ -247,7 +251,7 @@ class JvmBatch:
     read_s: float
     result: TableResult
     plan: dedup.WritePlan
-    writer: DenseIdWriter
+    writer: JavaTableWriter
 
 
 def _stage_records(spark: SparkSession, bucket: str, p: off.Plan, states: dict[str, dict[str, str] | None],
@@ -271,13 +275,13 @@ def _stage_records(spark: SparkSession, bucket: str, p: off.Plan, states: dict[s
     if isinstance(staged, str):
         log.info("bronze %s: %s; this batch is parsed by Spark", name, staged)
         return records
-    res, w = _java_result(t, staged, ranges, None)
+    res, w = _java_result(t, staged, {ID_RANGES_KEY: ids.encode(ids.merge(ranges, staged.ids))}, None)
     res.parser = "jvm"
     return JvmBatch(read_s, res, w, java)
 
 
 def _write(spark: SparkSession, bucket: str, p: off.Plan, jobs: list[tuple[TableDef, dedup.WritePlan]],
-           java_jobs: dict[str, DenseIdWriter], java_writers: JavaWriters | None, results: dict[str, TableResult],
+           java_jobs: dict[str, JavaTableWriter], java_writers: JavaWriters | None, results: dict[str, TableResult],
            cached: list[DataFrame], run_id: str | None, write_threads: int, parallelism: int,
            async_clustering: tuple[str, ...], t0: float, phases: dict[str, float], n_read: int | None
            ) -> RunResult:
@@ -312,15 +316,25 @@ def _write(spark: SparkSession, bucket: str, p: off.Plan, jobs: list[tuple[Table
     return RunResult(p, n_read, results, int(time.time() * 1000), time.monotonic() - t0, cached, phases)
 
 
-def _stage_java(spark: SparkSession, java: DenseIdWriter, t: TableDef, good: DataFrame,
-                state: dict[str, str] | None) -> tuple[TableResult, dedup.WritePlan]:
-    """The batch collected into ``java``'s JVM writer without the ids the table holds, its summary, and
-    the id ranges its commit will carry."""
-    ranges = dedup.committed_ranges(spark, java.path, t, state)
-    return _java_result(t, java.stage(good, ranges), ranges, good)
+def _stage_java(spark: SparkSession, java: JavaTableWriter, t: TableDef, good: DataFrame,
+                state: dict[str, str] | None) -> tuple[TableResult, dedup.WritePlan] | None:
+    """The batch collected into ``java``'s JVM writer, its summary and the state its commit will carry: a
+    dense-id table without the ids it holds; a rising-key table only when the batch lies wholly above the
+    committed key marks (None otherwise: the caller upserts it through the datasource)."""
+    if t.dense_id:
+        ranges = dedup.committed_ranges(spark, java.path, t, state)
+        staged = java.stage(good, ranges)
+        return _java_result(t, staged, {ID_RANGES_KEY: ids.encode(ids.merge(ranges, staged.ids))}, good)
+    marks = dedup.committed_marks(spark, java.path, t, state)
+    staged = java.stage(good, {})
+    if not km.all_above(marks, staged.key_min):
+        log.info("bronze %s: the batch reaches back to committed keys (replay, duplicate or late event): upsert",
+                 t.name)
+        return None
+    return _java_result(t, staged, {KEY_MARKS_KEY: km.encode(km.merge(marks, staged.key_max))}, good)
 
 
-def _java_result(t: TableDef, staged: Staged, ranges: ids.Ranges, good: DataFrame | None
+def _java_result(t: TableDef, staged: Staged, state: dict[str, str], good: DataFrame | None
                  ) -> tuple[TableResult, dedup.WritePlan]:
     if staged.dropped:
         log.warning("bronze %s: %d row(s) with ids already committed dropped (replay or duplicate)", t.name,
@@ -328,7 +342,7 @@ def _java_result(t: TableDef, staged: Staged, ranges: ids.Ranges, good: DataFram
     res = TableResult(rows=staged.rows, max_ingest_ms=staged.max_ingest_ms, min_event_ms=staged.min_time_ms,
                       max_event_ms=staged.max_time_ms, partitions=staged.partitions,
                       duplicates_dropped=staged.dropped, writer="java-client")
-    return res, dedup.WritePlan(good, True, {ID_RANGES_KEY: ids.encode(ids.merge(ranges, staged.ids))}, staged.dropped)
+    return res, dedup.WritePlan(good, True, state, staged.dropped)
 
 
 def lost_range_record(lost: list[dict], run_id: str | None) -> bytes:

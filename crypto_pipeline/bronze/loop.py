@@ -48,7 +48,7 @@ class LoopSettings:
     accept_data_loss: bool = False
     write_threads: int = 2
     driver_read_max: int = DRIVER_READ_MAX  # batches up to this many records: a consumer in the driver reads them
-    java_client: bool = True              # the fast loop's dense-id tables: Hudi's Java write client, not the datasource
+    java_client: bool = True              # inserts of dense-id and flat rising-key tables: Hudi's Java write client
     jvm_parse: bool = True                # with the Java client: trades parsed in the JVM from the raw records
 
     def __post_init__(self) -> None:
@@ -156,12 +156,13 @@ def run_loop(spark: SparkSession, bucket: str, bootstrap: KafkaTarget, pattern: 
 
     def slow() -> None:
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", "bronze_slow")
+        java = JavaWriters(spark, settings.slow_tables, parse_records=False) if settings.java_client else None
         try:
-            with reader() as kafka:
+            with reader() as kafka, (closing(java) if java is not None else nullcontext()):
                 clustered = time.monotonic()
                 while not stopping():
                     t0 = time.monotonic()
-                    c = cycle(settings.slow_tables, True, kafka)
+                    c = cycle(settings.slow_tables, True, kafka, java)
                     if not stopping() and time.monotonic() - clustered >= settings.cluster_every_s:
                         clustered = time.monotonic()
                         c.clustering = cluster()

@@ -1,5 +1,6 @@
-"""Dense-id bronze tables written through Hudi's Java write client (``jvm/``, built by the installer)
-instead of Spark's Hudi datasource.
+"""Bronze tables written by insert through Hudi's Java write client (``jvm/``, built by the installer)
+instead of Spark's Hudi datasource: the dense-id tables (trades, agg trades) and the flat rising-key
+tables (book ticker, tickers) whose batch lies above the committed key marks.
 
 Why: a datasource commit is about a dozen Spark jobs (small-file listing, workload profile, write,
 commit) whatever the batch size, and at one trades commit every few seconds those jobs were most of
@@ -18,18 +19,20 @@ import struct
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import ArrayType, StructType
 
 from crypto_pipeline.bronze import parse, schemas
 from crypto_pipeline.lakehouse import id_ranges as ids
+from crypto_pipeline.lakehouse import key_marks as km
 from crypto_pipeline.lakehouse.hudi import FILE_SIZING, SEPARATELY_CLUSTERED, hudi_options, table_exists
 from crypto_pipeline.lakehouse.kafka_batch import Record
-from crypto_pipeline.lakehouse.tables import TableDef
+from crypto_pipeline.lakehouse.tables import QUARANTINE, TableDef
 from shared.decimals import JAVA_PATTERN
 from shared.envelope import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-JAVA_CLASS = "cryptopipeline.hudi.DenseIdTableWriter"
+JAVA_CLASS = "cryptopipeline.hudi.BronzeTableWriter"
 PARSER_CLASS = "cryptopipeline.bronze.TradeRecordParser"
 RECORD_PARSED_TABLES = ("trades",)   # the tables TradeRecordParser makes rows for
 # commits between two cleans/archivals of a Java-written table: Hudi's own cadence would be every commit
@@ -39,7 +42,8 @@ MAINTAIN_EVERY = int(FILE_SIZING["hoodie.clean.trigger.max.commits"])
 
 @dataclass
 class Staged:
-    """A batch collected into the JVM, the committed ids dropped (see ``DenseIdTableWriter.stage``)."""
+    """A batch collected into the JVM (see ``BronzeTableWriter.stage``): of a dense-id table without the
+    committed ids and with the ids it keeps; of a rising-key table with its key's per-group minima and maxima."""
 
     rows: int
     dropped: int
@@ -48,29 +52,34 @@ class Staged:
     max_time_ms: int | None
     max_ingest_ms: int | None
     partitions: list[dict] = field(default_factory=list)
+    key_min: km.Marks = field(default_factory=dict)
+    key_max: km.Marks = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Staged":
+        marks = lambda rows: {km.group_of(r[:-1]): int(r[-1]) for r in rows}  # noqa: E731
         return cls(d["rows"], d["dropped"], d["ids"], d.get("min_time_ms"), d.get("max_time_ms"),
-                   d.get("max_ingest_ms"), d["partitions"])
+                   d.get("max_ingest_ms"), d["partitions"], marks(d.get("key_min", [])), marks(d.get("key_max", [])))
 
 
-class DenseIdWriter:
+class JavaTableWriter:
     """One table's Java write client, kept open across cycles (its JVM objects are built once)."""
 
     def __init__(self, spark: SparkSession, table: TableDef, path: str, parallelism: int = 2,
-                 maintain_every: int = MAINTAIN_EVERY, parse_records: bool = True) -> None:
-        if not table.dense_id:
-            raise ValueError(f"{table.name}: the Java writer drops committed ids, so it needs a dense-id table")
+                 maintain_every: int = MAINTAIN_EVERY, parse_records: bool = True,
+                 options: dict[str, str] | None = None) -> None:
+        """``options``: Hudi options over the table's own (e.g. a shorter clustering cadence)."""
+        if not java_writable(table):
+            raise ValueError(f"{table.name}: the Java writer inserts flat rows of a dense-id or rising-key table")
         if maintain_every < 1:
             raise ValueError(f"maintain_every must be >= 1, got {maintain_every}")
         cls = _java_class(spark, JAVA_CLASS)
         self.table, self.path = table, path
         self._maintain_every, self._since_maintained = maintain_every, 0
-        opts = hudi_options(table, parallelism=parallelism, async_clustering=table.name in SEPARATELY_CLUSTERED,
-                            insert=True)
-        self._j = cls(spark._jsc.hadoopConfiguration(), path, opts, table.dense_id, table.precombine,
-                      table.time_column, list(table.partition))
+        opts = {**hudi_options(table, parallelism=parallelism, async_clustering=table.name in SEPARATELY_CLUSTERED,
+                               insert=True), **(options or {})}
+        self._j = cls(spark._jsc.hadoopConfiguration(), path, opts, table.dense_id, list(table.record_key),
+                      table.precombine, table.time_column, list(table.partition))
         self._parser = _record_parser(spark) if parse_records and table.name in RECORD_PARSED_TABLES else None
 
     @property
@@ -112,6 +121,13 @@ class DenseIdWriter:
             log.warning("bronze %s: closing the Java write client failed: %s", self.table.name, e)
 
 
+def java_writable(table: TableDef) -> bool:
+    """Whether the Java writer can take ``table``: inserts of a dense-id or rising-key table of flat columns
+    (not the quarantine, whose rows come from every stream's Spark parse, nor klines, which are upserted)."""
+    flat = all(not isinstance(t, (ArrayType, StructType)) for _, t in table.columns)
+    return flat and bool(table.dense_id or table.rising_key) and table.name != QUARANTINE.name
+
+
 def _spans(committed: ids.Ranges) -> dict[str, list[list[int]]]:
     return {symbol: [[lo, hi] for lo, hi in r] for symbol, r in committed.items()}
 
@@ -150,19 +166,20 @@ class JavaWriters:
     commit, which creates it, goes through the datasource)."""
 
     def __init__(self, spark: SparkSession, tables: tuple[str, ...], parallelism: int = 2,
-                 parse_records: bool = True) -> None:
-        """``parse_records``: trades batches are parsed in the JVM (``TradeRecordParser``) when it can."""
+                 parse_records: bool = True, options: dict[str, str] | None = None) -> None:
+        """``parse_records``: trades batches are parsed in the JVM (``TradeRecordParser``) when it can.
+        ``options``: Hudi options over each table's own."""
         self._spark, self.tables, self._parallelism = spark, tables, parallelism
-        self._parse_records = parse_records
-        self._open: dict[str, DenseIdWriter] = {}
+        self._parse_records, self._options = parse_records, options
+        self._open: dict[str, JavaTableWriter] = {}
 
-    def get(self, table: TableDef, path: str) -> DenseIdWriter | None:
-        if table.name not in self.tables or not table.dense_id:
+    def get(self, table: TableDef, path: str) -> JavaTableWriter | None:
+        if table.name not in self.tables or not java_writable(table):
             return None
         w = self._open.get(table.name)
         if w is None and table_exists(self._spark, path):
-            w = self._open[table.name] = DenseIdWriter(self._spark, table, path, self._parallelism,
-                                                       parse_records=self._parse_records)
+            w = self._open[table.name] = JavaTableWriter(self._spark, table, path, self._parallelism,
+                                                         parse_records=self._parse_records, options=self._options)
         return w
 
     def discard(self, name: str) -> None:

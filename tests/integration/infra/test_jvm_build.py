@@ -29,14 +29,14 @@ def test_the_jar_is_built_reused_and_rebuilt_when_a_source_changes(layout):
     assert jvm_build.build_pipeline_jar(layout).startswith("built")
     jar = layout.pipeline_jars_dir / jvm_build.JAR_NAME
     with zipfile.ZipFile(jar) as z:
-        assert "cryptopipeline/hudi/DenseIdTableWriter.class" in z.namelist()
+        assert "cryptopipeline/hudi/BronzeTableWriter.class" in z.namelist()
     assert jvm_build.build_pipeline_jar(layout) == "cached"
 
-    src = next(jvm_build.SOURCES.rglob("DenseIdTableWriter.java"))
+    src = next(jvm_build.SOURCES.rglob("BronzeTableWriter.java"))
     src.write_text(src.read_text() + "\n// changed\n")
     assert jvm_build.build_pipeline_jar(layout).startswith("built")
 
     src.write_text(src.read_text().replace("public final class", "public final klass", 1))
-    with pytest.raises(jvm_build.BuildError, match="DenseIdTableWriter.java"):
+    with pytest.raises(jvm_build.BuildError, match="BronzeTableWriter.java"):
         jvm_build.build_pipeline_jar(layout)
     assert jar.exists(), "a failed build must leave the last good jar in place"

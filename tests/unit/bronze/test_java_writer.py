@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from crypto_pipeline.lakehouse.java_writer import DenseIdWriter
+from crypto_pipeline.lakehouse.java_writer import JavaTableWriter
 from crypto_pipeline.lakehouse.tables import TRADES
 
 
@@ -24,8 +24,8 @@ class FakeJvmWriter:
         self.maintained += 1
 
 
-def writer(every: int, fake: FakeJvmWriter) -> DenseIdWriter:
-    w = DenseIdWriter.__new__(DenseIdWriter)   # no JVM: only the Python side's bookkeeping is under test
+def writer(every: int, fake: FakeJvmWriter) -> JavaTableWriter:
+    w = JavaTableWriter.__new__(JavaTableWriter)   # no JVM: only the Python side's bookkeeping is under test
     w.table, w.path, w._j = TRADES, "s3a://b/bronze/trades", fake
     w._maintain_every, w._since_maintained = every, 0
     return w
@@ -51,4 +51,4 @@ def test_a_failed_clean_does_not_fail_the_commit_and_is_tried_again(caplog):
 
 def test_maintain_every_must_be_positive():
     with pytest.raises(ValueError, match="maintain_every must be >= 1, got 0"):
-        DenseIdWriter(None, TRADES, "s3a://b/bronze/trades", maintain_every=0)
+        JavaTableWriter(None, TRADES, "s3a://b/bronze/trades", maintain_every=0)

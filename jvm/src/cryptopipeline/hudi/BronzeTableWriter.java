@@ -22,6 +22,7 @@ import org.apache.hudi.client.HoodieJavaWriteClient;
 import org.apache.hudi.client.WriteStatus;
 import org.apache.hudi.client.common.HoodieJavaEngineContext;
 import org.apache.hudi.common.config.TypedProperties;
+import org.apache.hudi.common.engine.EngineType;
 import org.apache.hudi.common.model.HoodieAvroPayload;
 import org.apache.hudi.common.model.HoodieAvroRecord;
 import org.apache.hudi.common.model.HoodieKey;
@@ -37,7 +38,10 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 
 /**
- * Writes batches of a dense-id bronze table (one row per symbol and id) through Hudi's Java write client.
+ * Writes batches of a bronze table through Hudi's Java write client, as inserts: a dense-id table (one row
+ * per symbol and id; the ids the table holds are dropped here) or a rising-key table (the caller checks
+ * the batch's per-group key minima, returned by {@link #stage}, against the committed marks and commits
+ * only a batch wholly above them).
  *
  * <p>Why not Spark's Hudi datasource: a datasource commit runs about a dozen Spark jobs (small-file
  * listing, workload profile, write, commit), which cost more CPU than the few hundred rows of a
@@ -51,11 +55,13 @@ import org.apache.spark.sql.Row;
  * The caller runs {@link #maintain} (clean, archive) every so many commits: Hudi would otherwise run
  * both after every commit, each reloading the timeline and taking the table lock.
  */
-public final class DenseIdTableWriter implements AutoCloseable {
+public final class BronzeTableWriter implements AutoCloseable {
   private final HoodieJavaWriteClient<HoodieAvroPayload> client;
   private final Schema schema;
   private final BaseKeyGenerator keys;
   private final String idColumn;
+  private final String risingColumn;
+  private final List<String> groupColumns;
   private final String orderingColumn;
   private final String timeColumn;
   private final List<String> partitionColumns;
@@ -65,13 +71,15 @@ public final class DenseIdTableWriter implements AutoCloseable {
 
   /**
    * @param options the table's Hudi write options (the same the datasource path uses)
-   * @param idColumn the dense id (its values are unique per symbol)
+   * @param idColumn the dense id (its values are unique per symbol), or null for a rising-key table
+   * @param keyColumns the record key; of a rising-key table, its last column rises within the others
    * @param orderingColumn of two rows with one key, the one with the larger value is kept
-   * @param timeColumn the event time the summary reports (min/max)
+   * @param timeColumn the event time the summary reports (min/max), or null
    * @param partitionColumns the partition columns the summary reports
    */
-  public DenseIdTableWriter(Configuration hadoop, String basePath, Map<String, String> options, String idColumn,
-                            String orderingColumn, String timeColumn, List<String> partitionColumns) throws Exception {
+  public BronzeTableWriter(Configuration hadoop, String basePath, Map<String, String> options, String idColumn,
+                           List<String> keyColumns, String orderingColumn, String timeColumn,
+                           List<String> partitionColumns) throws Exception {
     TypedProperties props = new TypedProperties();
     props.putAll(options);
     // cleaning and archiving are run by maintain(), not by every commit
@@ -81,10 +89,14 @@ public final class DenseIdTableWriter implements AutoCloseable {
     HoodieTableMetaClient meta = HoodieTableMetaClient.builder().setConf(storage).setBasePath(basePath).build();
     String avro = new TableSchemaResolver(meta).getTableSchema(false).toString();
     this.schema = new Schema.Parser().parse(avro);
-    HoodieWriteConfig cfg = HoodieWriteConfig.newBuilder().withPath(basePath).withSchema(avro).withProps(props).build();
+    // the Java engine's own clustering strategies (inline clustering of the tables not clustered apart)
+    HoodieWriteConfig cfg = HoodieWriteConfig.newBuilder().withEngineType(EngineType.JAVA).withPath(basePath)
+        .withSchema(avro).withProps(props).build();
     this.client = new HoodieJavaWriteClient<>(new HoodieJavaEngineContext(storage), cfg);
     this.keys = (BaseKeyGenerator) HoodieAvroKeyGeneratorFactory.createKeyGenerator(props);
     this.idColumn = idColumn;
+    this.risingColumn = idColumn == null ? keyColumns.get(keyColumns.size() - 1) : null;
+    this.groupColumns = new ArrayList<>(keyColumns.subList(0, keyColumns.size() - 1));
     this.orderingColumn = orderingColumn;
     this.timeColumn = timeColumn;
     this.partitionColumns = new ArrayList<>(partitionColumns);
@@ -93,8 +105,9 @@ public final class DenseIdTableWriter implements AutoCloseable {
   /**
    * Collects {@code rows} (the table's columns) and keeps the rows to write.
    *
-   * @param committedJson the ids the table holds: {"SYMBOL": [[lo, hi], ...]}
-   * @return JSON: rows, dropped (ids already committed), ids ({"SYMBOL": [id, ...]} of the kept rows),
+   * @param committedJson the ids a dense-id table holds: {"SYMBOL": [[lo, hi], ...]} ({} for a rising-key table)
+   * @return JSON: rows, dropped (ids already committed), ids ({"SYMBOL": [id, ...]} of the kept rows) of a
+   *     dense-id table, or key_min/key_max ([[group values..., value], ...]) of a rising-key table's batch,
    *     min/max of the time column, the max ingest_time_ms and the partitions written
    */
   public String stage(Dataset<Row> rows, String committedJson) throws Exception {
@@ -132,10 +145,10 @@ public final class DenseIdTableWriter implements AutoCloseable {
     Long minTime = null;
     Long maxTime = null;
     Long maxIngest = null;
+    Map<List<String>, long[]> keySpan = new TreeMap<>(BronzeTableWriter::compareGroups);
     for (GenericData.Record r : records) {
-      String symbol = String.valueOf(r.get("symbol"));
-      long id = ((Number) r.get(idColumn)).longValue();
-      if (holds(committed.get(symbol), id)) {
+      if (idColumn != null && holds(committed.get(String.valueOf(r.get("symbol"))),
+          ((Number) r.get(idColumn)).longValue())) {
         dropped++;
         continue;
       }
@@ -150,13 +163,26 @@ public final class DenseIdTableWriter implements AutoCloseable {
     for (Map.Entry<HoodieKey, GenericData.Record> e : kept.entrySet()) {
       GenericData.Record r = e.getValue();
       staged.add(new HoodieAvroRecord<>(e.getKey(), new HoodieAvroPayload(Option.of(r))));
-      ids.computeIfAbsent(String.valueOf(r.get("symbol")), s -> new TreeSet<>())
-          .add(((Number) r.get(idColumn)).longValue());
-      Long t = asLong(r.get(timeColumn));
+      if (idColumn != null) {
+        ids.computeIfAbsent(String.valueOf(r.get("symbol")), s -> new TreeSet<>())
+            .add(((Number) r.get(idColumn)).longValue());
+      } else {
+        List<String> group = new ArrayList<>(groupColumns.size());
+        for (String c : groupColumns) {
+          group.add(String.valueOf(r.get(c)));
+        }
+        long v = ((Number) r.get(risingColumn)).longValue();
+        keySpan.merge(group, new long[] {v, v}, (a, b) -> new long[] {Math.min(a[0], b[0]), Math.max(a[1], b[1])});
+      }
+      Long t = timeColumn == null ? null : asLong(r.get(timeColumn));
       Long ingest = asLong(r.get("ingest_time_ms"));
-      minTime = t == null ? minTime : minTime == null ? t : Math.min(minTime, t);
-      maxTime = t == null ? maxTime : maxTime == null ? t : Math.max(maxTime, t);
-      maxIngest = ingest == null ? maxIngest : maxIngest == null ? ingest : Math.max(maxIngest, ingest);
+      if (t != null) {   // not a ?: chain: its long arm would unbox a null Long
+        minTime = minTime == null ? t : Long.valueOf(Math.min(minTime, t));
+        maxTime = maxTime == null ? t : Long.valueOf(Math.max(maxTime, t));
+      }
+      if (ingest != null) {
+        maxIngest = maxIngest == null ? ingest : Long.valueOf(Math.max(maxIngest, ingest));
+      }
       StringBuilder p = new StringBuilder();
       for (String c : partitionColumns) {
         p.append(p.length() == 0 ? "" : "\u0000").append(r.get(c));
@@ -168,6 +194,18 @@ public final class DenseIdTableWriter implements AutoCloseable {
     out.put("dropped", dropped);
     ObjectNode idsOut = out.putObject("ids");
     ids.forEach((s, v) -> v.forEach(idsOut.withArray(s)::add));
+    ArrayNode keyMin = out.putArray("key_min");
+    ArrayNode keyMax = out.putArray("key_max");
+    keySpan.forEach((g, span) -> {
+      ArrayNode lo = keyMin.addArray();
+      ArrayNode hi = keyMax.addArray();
+      g.forEach(v -> {
+        lo.add(v);
+        hi.add(v);
+      });
+      lo.add(span[0]);
+      hi.add(span[1]);
+    });
     if (minTime != null) {
       out.put("min_time_ms", minTime);
       out.put("max_time_ms", maxTime);
@@ -222,6 +260,16 @@ public final class DenseIdTableWriter implements AutoCloseable {
       }
     }
     return false;
+  }
+
+  private static int compareGroups(List<String> a, List<String> b) {
+    for (int i = 0; i < Math.min(a.size(), b.size()); i++) {
+      int c = a.get(i).compareTo(b.get(i));
+      if (c != 0) {
+        return c;
+      }
+    }
+    return Integer.compare(a.size(), b.size());
   }
 
   @SuppressWarnings("unchecked")
