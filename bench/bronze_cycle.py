@@ -1,10 +1,14 @@
-"""One bronze stream cycle (trades only), alone: CPU-seconds, wall time and Spark jobs per cycle, with the
-write through Spark's Hudi datasource (the reference) and through Hudi's Java write client (the
-bronze-writer's fast loop, crypto_pipeline/lakehouse/java_writer.py) with the rows parsed by Spark
-("java-client") and parsed in the JVM from the raw records ("jvm-parse", the fast loop's default), in the
-same run and Spark session.
+"""One bronze stream cycle, alone: CPU-seconds, wall time and Spark jobs per cycle, with the write through
+Spark's Hudi datasource (the reference) and through Hudi's Java write client
+(crypto_pipeline/lakehouse/java_writer.py), in the same run and Spark session.
+
+A fast cycle (trades only, the default): the Java client with the rows parsed by Spark ("java-client") and
+parsed in the JVM from the raw records ("jvm-parse", the fast loop's default). A slow cycle (``--slow``: every
+other table and the quarantine, fed every stream but trades): the datasource for every table, or the Java
+client for the inserts of agg trades, book ticker and tickers ("java-client", the slow loop's default).
 
     .venv/bin/python bench/bronze_cycle.py --cycles 40
+    .venv/bin/python bench/bronze_cycle.py --slow --cycles 16 --symbols 5 --per-cycle 200
 
 Starts its own Kafka + MinIO (infra.local_stack), one Spark session (local[2], 768 MB, like the stream),
 feeds --per-cycle trades per symbol to each mode's topics before each round and runs
@@ -55,12 +59,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=40)
     ap.add_argument("--symbols", type=int, default=7)
-    ap.add_argument("--per-cycle", type=int, default=200, help="new trades per symbol per cycle")
+    ap.add_argument("--per-cycle", type=int, default=200,
+                    help="new trades (--slow: events of each other stream) per symbol per cycle")
+    ap.add_argument("--slow", action="store_true", help="a slow-loop cycle (every table but trades) instead")
     a = ap.parse_args()
 
     from crypto_pipeline.bronze import job
     from crypto_pipeline.lakehouse.kafka_batch import DriverKafkaReader
     from crypto_pipeline.lakehouse.java_writer import JavaWriters
+    from crypto_pipeline.lakehouse.tables import BRONZE_TABLES
     from crypto_pipeline.resources.kafka import KafkaResource
     from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
     from infra.local_stack import LocalStack
@@ -76,9 +83,13 @@ def main() -> None:
         spark = local_session(conf, app_name="bench-bronze-cycle")
         spark.sparkContext.setLogLevel("ERROR")
         feed = Feed(s.kafka_bootstrap)
-        print(f"{a.symbols} symbols, {a.per_cycle} trades per symbol per cycle, {a.cycles} cycles per mode")
-        modes = {"datasource": None, "java-client": JavaWriters(spark, ("trades",), parse_records=False),
-                 "jvm-parse": JavaWriters(spark, ("trades",))}
+        tables = tuple(n for n in BRONZE_TABLES if n != "trades") if a.slow else ("trades",)
+        print(f"{a.symbols} symbols, {a.per_cycle} {'events of each other stream' if a.slow else 'trades'} per symbol "
+              f"per cycle, {a.cycles} cycles per mode, tables {', '.join(tables)}")
+        modes = {"datasource": None, "java-client": JavaWriters(spark, tables, parse_records=False)}
+        if not a.slow:
+            modes["jvm-parse"] = JavaWriters(spark, tables)
+        probe = "book_ticker" if a.slow else "trades"     # the table whose rows are verified
         runs = {}
         for mode in modes:
             bucket = make_bucket(s.s3_endpoint, c.minio_user, c.minio_password)
@@ -97,33 +108,38 @@ def main() -> None:
             for i in range(a.cycles):
                 for mode, r in runs.items():
                     for sym in r["syms"]:
-                        feed.trades(sym, range(r["next"][sym], r["next"][sym] + a.per_cycle))
+                        if a.slow:
+                            feed.others(sym, a.per_cycle, start=r["next"][sym])
+                            feed.klines(sym, [i])
+                        else:
+                            feed.trades(sym, range(r["next"][sym], r["next"][sym] + a.per_cycle))
                         r["next"][sym] += a.per_cycle
                     feed.flush()
                     wm, reader = clients[mode]
                     since, cpu0, t0 = time.time(), _cpu(pids), time.monotonic()
                     job.run_bronze(spark, r["bucket"], s.kafka_bootstrap, r["kafka"].topic_pattern, wm(), run_id="bench",
-                                   tables=("trades",), driver_reader=reader, java_writers=modes[mode]).release()
+                                   tables=tables, driver_reader=reader, java_writers=modes[mode]).release()
                     if i >= warm:
                         r["cpu"].append(_cpu(pids) - cpu0)
                         r["wall"].append(time.monotonic() - t0)
                         for name, v in _jobs_since(spark.sparkContext.applicationId, since).items():
                             r["jobs"][name] += v
-        modes["java-client"].close()
-        modes["jvm-parse"].close()
+        for writers in modes.values():
+            if writers is not None:
+                writers.close()
         n = len(runs["datasource"]["cpu"])
         msgs = a.symbols * a.per_cycle
         for mode, r in runs.items():
-            rows = spark.read.format("hudi").load(f"s3a://{r['bucket']}/bronze/trades").count()
+            rows = spark.read.format("hudi").load(f"s3a://{r['bucket']}/bronze/{probe}").count()
             cpu = statistics.median(r["cpu"])
             print(f"\n{mode}: CPU p50 {cpu:.2f} CPU-s/cycle, wall p50 {statistics.median(r['wall']):.2f}s "
                   f"p95 {statistics.quantiles(r['wall'], n=20)[-1]:.2f}s; {msgs / cpu:.0f} msg per CPU-s; "
-                  f"rows {rows} (expected {a.symbols * a.cycles * a.per_cycle})")
+                  f"{probe} rows {rows} (expected {a.symbols * a.cycles * a.per_cycle})")
             print(f"  Spark job time per cycle {sum(sum(v) for v in r['jobs'].values()) / n:.2f}s, top jobs:")
             for name, v in sorted(r["jobs"].items(), key=lambda kv: -sum(kv[1]))[:6]:
                 print(f"  {sum(v) / n:6.3f}s/cycle  {len(v) / n:4.1f} jobs  {name}")
         ref = statistics.median(runs["datasource"]["cpu"])
-        for m in ("java-client", "jvm-parse"):
+        for m in [m for m in modes if m != "datasource"]:
             new_ = statistics.median(runs[m]["cpu"])
             print(f"ratio CPU per cycle {m} / datasource = {new_ / ref:.2f} (messages per CPU-second x{ref / new_:.1f})")
         spark.stop()

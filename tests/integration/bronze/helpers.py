@@ -76,8 +76,8 @@ class Feed:
             self.send(symbol, f"{symbol.lower()}@kline_1m", kline(symbol, m, closed=False, e_offset=30_000))
             self.send(symbol, f"{symbol.lower()}@kline_1m", kline(symbol, m, closed=True))
 
-    def others(self, symbol: str, n: int) -> None:
-        for i in range(n):
+    def others(self, symbol: str, n: int, start: int = 0) -> None:
+        for i in range(start, start + n):
             for stream, payload in other_streams(symbol, i):
                 self.send(symbol, stream, payload)
 

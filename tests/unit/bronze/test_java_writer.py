@@ -52,3 +52,24 @@ def test_a_failed_clean_does_not_fail_the_commit_and_is_tried_again(caplog):
 def test_maintain_every_must_be_positive():
     with pytest.raises(ValueError, match="maintain_every must be >= 1, got 0"):
         JavaTableWriter(None, TRADES, "s3a://b/bronze/trades", maintain_every=0)
+
+
+def test_the_java_writer_takes_the_flat_insert_tables_only():
+    from crypto_pipeline.lakehouse.java_writer import java_writable
+    from crypto_pipeline.lakehouse.tables import BRONZE_TABLES
+
+    assert sorted(n for n, t in BRONZE_TABLES.items() if java_writable(t)) == [
+        "agg_trades", "book_ticker", "tickers", "trades"]   # not klines (upserts), depth (nested), quarantine
+    with pytest.raises(ValueError, match="klines: the Java writer inserts flat rows"):
+        JavaTableWriter(None, BRONZE_TABLES["klines"], "s3a://b/bronze/klines")
+
+
+def test_staged_key_marks_are_read_per_group():
+    from crypto_pipeline.lakehouse.java_writer import Staged
+
+    s = Staged.from_dict({"rows": 3, "dropped": 0, "ids": {}, "partitions": [],
+                          "key_min": [["BTCUSDT", "24h", 5], ["BTCUSDT", "mini", 7]],
+                          "key_max": [["BTCUSDT", "24h", 9], ["BTCUSDT", "mini", 7]]})
+    assert s.key_min == {("BTCUSDT", "24h"): 5, ("BTCUSDT", "mini"): 7}
+    assert s.key_max == {("BTCUSDT", "24h"): 9, ("BTCUSDT", "mini"): 7}
+    assert (s.min_time_ms, s.max_ingest_ms) == (None, None)
