@@ -71,7 +71,7 @@ def main() -> None:
     from crypto_pipeline.resources.kafka import KafkaResource
     from crypto_pipeline.resources.spark import default_jars_dir, local_session, spark_conf
     from infra.local_stack import LocalStack
-    from tests.integration.bronze.helpers import Feed, create_topic, make_bucket, new_symbol
+    from tests.integration.bronze.helpers import Feed, create_topic, make_bucket, new_symbol, other_streams
 
     stack = LocalStack.create()
     try:
@@ -128,7 +128,8 @@ def main() -> None:
             if writers is not None:
                 writers.close()
         n = len(runs["datasource"]["cpu"])
-        msgs = a.symbols * a.per_cycle
+        # --slow: every other stream's event per index (helpers.other_streams) and a kline opened and closed
+        msgs = a.symbols * (a.per_cycle * len(other_streams("X", 0)) + 2) if a.slow else a.symbols * a.per_cycle
         for mode, r in runs.items():
             rows = spark.read.format("hudi").load(f"s3a://{r['bucket']}/bronze/{probe}").count()
             cpu = statistics.median(r["cpu"])

@@ -23,6 +23,14 @@ from tests.integration.bronze.helpers import bronze_case
 TAG = uuid.uuid4().hex[:5]
 
 
+def _case(kafka_stack, sym: str):
+    """The symbol's test case, and a pattern and Kafka resource of its topic only (the module's tests share
+    a topic prefix)."""
+    case = bronze_case(kafka_stack, sym, partitions=1)
+    pattern = f"^{case.topic}$"
+    return case, pattern, KafkaResource(bootstrap_servers=case.bootstrap, topic_pattern=pattern)
+
+
 def last_operation(spark, path: str) -> str:
     """The write operation of the table's newest completed commit (INSERT or UPSERT)."""
     timeline = completed_commits(spark, path)
@@ -33,10 +41,8 @@ def last_operation(spark, path: str) -> str:
 def test_an_update_published_twice_is_written_once_and_in_order_batches_are_inserted(kafka_stack, minio_stack,
                                                                                        java_client):
     sym = f"XRK{TAG}{'J' if java_client else 'A'}".upper()
-    case = bronze_case(kafka_stack, sym, partitions=1)
+    case, pattern, kafka = _case(kafka_stack, sym)
     spark, bucket, bootstrap, topic, feed = case.spark, case.bucket, case.bootstrap, case.topic, case.feed
-    pattern = f"^{case.topic}$"   # this test's topic only: the module's tests share a topic prefix
-    kafka = KafkaResource(bootstrap_servers=bootstrap, topic_pattern=pattern)
     path, qpath = bronze_path(bucket, "book_ticker"), bronze_path(bucket, "quarantine")
     java = JavaWriters(spark, ("book_ticker", "quarantine")) if java_client else None
     inserter = "java-client" if java_client else "datasource"
@@ -89,10 +95,8 @@ def test_the_java_client_keeps_a_mark_per_key_group(kafka_stack, minio_stack):
     """Tickers' marks are per (symbol, kind): a batch is inserted only when every kind in it lies above its
     own kind's mark, though another kind's mark is higher."""
     sym = f"XRK{TAG}T".upper()
-    case = bronze_case(kafka_stack, sym, partitions=1)
+    case, pattern, kafka = _case(kafka_stack, sym)
     spark, bucket, bootstrap, feed = case.spark, case.bucket, case.bootstrap, case.feed
-    pattern = f"^{case.topic}$"   # this test's topic only: the module's tests share a topic prefix
-    kafka = KafkaResource(bootstrap_servers=bootstrap, topic_pattern=pattern)
     path = bronze_path(bucket, "tickers")
     java = JavaWriters(spark, ("tickers",))
 
@@ -129,10 +133,8 @@ def test_the_java_client_clusters_its_small_files_inline(kafka_stack, minio_stac
     """A Java-written table not clustered apart (the slow loop's flat tables) is clustered by the client
     itself every so many commits, with the Java engine's strategies (cadence shortened from 60 to 3)."""
     sym = f"XRK{TAG}C".upper()
-    case = bronze_case(kafka_stack, sym, partitions=1)
+    case, pattern, kafka = _case(kafka_stack, sym)
     spark, bucket, bootstrap, feed = case.spark, case.bucket, case.bootstrap, case.feed
-    pattern = f"^{case.topic}$"   # this test's topic only: the module's tests share a topic prefix
-    kafka = KafkaResource(bootstrap_servers=bootstrap, topic_pattern=pattern)
     path = bronze_path(bucket, "book_ticker")
     java = JavaWriters(spark, ("book_ticker",), options={"hoodie.clustering.inline.max.commits": "3"})
     files, writers = [], []
